@@ -1,0 +1,212 @@
+"""Validated, frozen configuration dataclasses shared by the notebooks, the profiles and the CLI.
+
+Every chapter declares one subclass of :class:`Config`.  Each field is declared with
+:func:`param`, which carries a one-line docstring and its allowed values; validation runs on
+creation, so a bad value is refused before any computation, with a message that names the field
+and what it allows.  Profiles (``smoke``, ``default``, ``paper``) are dictionaries of overrides
+on top of the field defaults, which are the ``default`` profile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+PROFILES = ("smoke", "default", "paper")
+"""Profile names: ``smoke`` for tests (tiny), ``default`` for the book on CPU, ``paper`` for a GPU."""
+
+
+class ConfigError(ValueError):
+    """A parameter name or value that the configuration does not allow."""
+
+
+def param(default: Any, doc: str, *, choices: Sequence[Any] | None = None,
+          low: float | None = None, high: float | None = None) -> Any:
+    """Declare a config field with its docstring and the values it allows.
+
+    ``choices`` restricts a scalar (or every element of a tuple) to a set; ``low``/``high``
+    bound a number (or every element of a tuple of numbers), both inclusive.
+    """
+    meta = {"doc": doc, "choices": tuple(choices) if choices is not None else None,
+            "low": low, "high": high}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _fmt_allowed(f: dataclasses.Field, typ: Any) -> str:
+    m = f.metadata
+    if m.get("choices"):
+        return "one of " + ", ".join(repr(c) for c in m["choices"])
+    parts = [_type_name(typ)]
+    if m.get("low") is not None:
+        parts.append(f">= {m['low']}")
+    if m.get("high") is not None:
+        parts.append(f"<= {m['high']}")
+    return " ".join(parts)
+
+
+def _type_name(typ: Any) -> str:
+    origin = typing.get_origin(typ)
+    if origin is tuple:
+        return f"tuple of {_type_name(typing.get_args(typ)[0])}"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(typ))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(typ))
+    return getattr(typ, "__name__", str(typ))
+
+
+def _coerce_scalar(name: str, value: Any, typ: Any) -> Any:
+    """Convert ``value`` (possibly a CLI string) to ``typ``; raise ConfigError if impossible."""
+    if typing.get_origin(typ) is Literal:
+        allowed = typing.get_args(typ)
+        if value not in allowed:
+            raise ConfigError(f"parameter {name!r}: {value!r} is not allowed; "
+                              f"choose one of {', '.join(repr(a) for a in allowed)}")
+        return value
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        args = typing.get_args(typ)
+        if value is None and type(None) in args:
+            return None
+        if isinstance(value, str) and value.lower() in ("none", "null") and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce_scalar(name, value, a)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"parameter {name!r}: {value!r} is not a {_type_name(typ)}")
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"parameter {name!r}: {value!r} is not a bool (true or false)")
+    if typ is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"parameter {name!r}: {value!r} is not an int")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.replace("_", ""))
+            except ValueError:
+                pass
+        raise ConfigError(f"parameter {name!r}: {value!r} is not an int")
+    if typ is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"parameter {name!r}: {value!r} is not a float")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"parameter {name!r}: {value!r} is not a float")
+    if typ is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"parameter {name!r}: {value!r} is not a str")
+    return value
+
+
+def _coerce(name: str, value: Any, typ: Any) -> Any:
+    if typing.get_origin(typ) is tuple:
+        elem = typing.get_args(typ)[0]
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError as e:
+                    raise ConfigError(f"parameter {name!r}: cannot read {value!r} as a list: {e}")
+            else:
+                value = [v.strip() for v in text.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return tuple(_coerce_scalar(name, v, elem) for v in value)
+    return _coerce_scalar(name, value, typ)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Base class: frozen, validated on creation, built from dicts with unknown keys refused."""
+
+    PROFILES: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    """Overrides per profile, on top of the field defaults (which are the ``default`` profile)."""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            typ = hints[f.name]
+            value = _coerce(f.name, getattr(self, f.name), typ)
+            object.__setattr__(self, f.name, value)
+            self._check(f, typ, value)
+        self.validate()
+
+    def validate(self) -> None:
+        """Cross-field checks; subclasses override and raise ConfigError."""
+
+    @staticmethod
+    def _check(f: dataclasses.Field, typ: Any, value: Any) -> None:
+        items = value if isinstance(value, tuple) else (value,)
+        m = f.metadata
+        for v in items:
+            if v is None:
+                continue
+            if m.get("choices") is not None and v not in m["choices"]:
+                raise ConfigError(f"parameter {f.name!r}: {v!r} is not allowed; "
+                                  f"choose {_fmt_allowed(f, typ)}")
+            if m.get("low") is not None and v < m["low"]:
+                raise ConfigError(f"parameter {f.name!r}: {v!r} is out of range; "
+                                  f"allowed: {_fmt_allowed(f, typ)}")
+            if m.get("high") is not None and v > m["high"]:
+                raise ConfigError(f"parameter {f.name!r}: {v!r} is out of range; "
+                                  f"allowed: {_fmt_allowed(f, typ)}")
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "Config":
+        """Build from a mapping; an unknown key is refused with the list of known ones."""
+        known = cls.field_names()
+        unknown = [k for k in values if k not in known]
+        if unknown:
+            raise ConfigError(f"unknown parameter {unknown[0]!r} for {cls.__name__}; "
+                              f"known parameters: {', '.join(known)}")
+        return cls(**values)
+
+    @classmethod
+    def for_profile(cls, profile: str = "default", **overrides: Any) -> "Config":
+        """The profile's settings, then ``overrides`` on top (CLI strings are accepted)."""
+        if profile not in PROFILES:
+            raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+        values = dict(cls.PROFILES.get(profile, {}))
+        values.update(overrides)
+        return cls.from_dict(values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str, str]]:
+        """Rows (name, default, allowed, doc) for help texts and the book."""
+        hints = typing.get_type_hints(cls)
+        return [(f.name, repr(f.default), _fmt_allowed(f, hints[f.name]), f.metadata.get("doc", ""))
+                for f in dataclasses.fields(cls)]
