@@ -1,0 +1,79 @@
+"""The ``ipta`` command: run chapter notebooks with a profile and parameters, build the book.
+
+    ipta run [NOTEBOOK ...] --profile {smoke,default,paper} [-p NAME VALUE ...]
+    ipta book [--build-dir DIR]
+    ipta params [NOTEBOOK ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ipta.config import PROFILES, ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ipta", description=__doc__.split("\n\n")[0])
+    p.add_argument("--root", type=Path, default=None,
+                   help="project root (default: the nearest folder with _config.yml and notebooks/)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute notebooks with papermill into book/executed/")
+    run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                     help="e.g. 02_simulations, 02 or simulations (default: all, in order)")
+    run.add_argument("--profile", default="default", choices=PROFILES,
+                     help="smoke: seconds, for tests; default: the book on a CPU; paper: the paper's settings, for a GPU")
+    run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="override one parameter (repeatable); lists as a,b,c or JSON")
+
+    book = sub.add_parser("book", help="build the HTML site (warnings are errors)")
+    book.add_argument("--build-dir", type=Path, default=None, help="output folder (default: _build)")
+
+    params = sub.add_parser("params", help="list each chapter's parameters, defaults and allowed values")
+    params.add_argument("notebooks", nargs="*", metavar="NOTEBOOK")
+    params.add_argument("--profile", default="default", choices=PROFILES,
+                        help="show the values this profile uses")
+    return p
+
+
+def _print_params(chapters: list[str], profile: str) -> None:
+    from ipta.chapters import config_class
+
+    for chapter in chapters:
+        cls = config_class(chapter)
+        values = cls.for_profile(profile).to_dict()
+        print(f"{chapter} ({cls.__name__}, profile {profile})")
+        for name, _default, allowed, doc in cls.describe():
+            print(f"  {name} = {values[name]!r}  [{allowed}]\n      {doc}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ipta import runner
+
+    args = _parser().parse_args(argv)
+    try:
+        root = runner.project_root(args.root)
+        if args.command == "book":
+            index = runner.build_book(root, args.build_dir)
+            print(f"[ipta] the book is at {index}")
+            return 0
+        chapters = ([runner.resolve_chapter(n, root) for n in args.notebooks]
+                    or runner.list_chapters(root))
+        if args.command == "params":
+            _print_params(chapters, args.profile)
+            return 0
+        names = [name for name, _ in args.param]
+        duplicated = {n for n in names if names.count(n) > 1}
+        if duplicated:
+            raise ConfigError(f"parameter {sorted(duplicated)[0]!r} is given more than once")
+        runner.run_chapters(chapters, root, args.profile, dict(args.param))
+        return 0
+    except (ConfigError, runner.RunError, FileNotFoundError) as err:
+        print(f"ipta: error: {err}", file=sys.stderr)
+        return 2 if isinstance(err, ConfigError) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Execute the chapter notebooks with papermill and build the book with Jupyter Book.
+
+Sources are Jupytext ``py:percent`` files in ``notebooks/``; papermill cannot read those, so each
+is read with jupytext and handed to papermill as a notebook object.  Parameters are validated
+against the chapter's config class (``ipta.chapters``) before any notebook starts, and injected as
+two variables, ``profile`` and ``params``, into the cell tagged ``parameters``.  An executed
+notebook is written to a temporary file and renamed into ``book/executed/`` only if every cell
+ran, so the book never shows a half-run chapter.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ipta.config import PROFILES, ConfigError
+
+EXECUTED_DIR = Path("book") / "executed"
+FAILED_DIR = Path("_build") / "failed"
+
+
+class RunError(RuntimeError):
+    """A notebook failed; the message names the notebook, the cell and the error."""
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The nearest directory at or above ``start`` (default: cwd) holding ``_config.yml`` and ``notebooks/``."""
+    here = Path(start or os.getcwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "_config.yml").is_file() and (d / "notebooks").is_dir():
+            return d
+    raise FileNotFoundError(f"no ipta project (a folder with _config.yml and notebooks/) at or above {here}; "
+                            "run from the repository or pass --root")
+
+
+def list_chapters(root: Path) -> list[str]:
+    """Notebook stems in ``notebooks/`` (``NN_name.py``), in order."""
+    return sorted(p.stem for p in (root / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+def resolve_chapter(name: str, root: Path) -> str:
+    """Accept ``02_simulations``, ``02``, ``simulations`` or a path; return the stem."""
+    chapters = list_chapters(root)
+    stem = Path(name).stem
+    matches = [c for c in chapters if c == stem or c.split("_", 1)[0] == stem or c.split("_", 1)[1] == stem]
+    if len(matches) != 1:
+        raise ConfigError(f"unknown notebook {name!r}; choose one of {', '.join(chapters)}")
+    return matches[0]
+
+
+def validate_params(chapters: Sequence[str], profile: str, params: Mapping[str, Any],
+                    config_classes: Mapping[str, type] | None = None) -> dict[str, dict[str, Any]]:
+    """Per chapter, the overrides it declares, checked by building its config; nothing runs yet.
+
+    A parameter must be declared by at least one of the chapters to run; each chapter gets the
+    ones it declares.  Raises ConfigError naming the parameter and what is allowed.
+    """
+    from ipta.chapters import config_class
+
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    classes = {c: (config_classes or {}).get(c) or config_class(c) for c in chapters}
+    per_chapter: dict[str, dict[str, Any]] = {}
+    for name in params:
+        if not any(name in cls.field_names() for cls in classes.values()):
+            known = sorted({f for cls in classes.values() for f in cls.field_names()})
+            raise ConfigError(f"unknown parameter {name!r} for {', '.join(chapters)}; "
+                              f"known parameters: {', '.join(known)}")
+    for chapter, cls in classes.items():
+        mine = {k: v for k, v in params.items() if k in cls.field_names()}
+        cfg = cls.for_profile(profile, **mine)
+        per_chapter[chapter] = {k: cfg.to_dict()[k] for k in mine}
+    return per_chapter
+
+
+@dataclass
+class RunResult:
+    chapter: str
+    path: Path
+    seconds: float
+
+
+def _failing_cell(nb: Any) -> tuple[int, str, str]:
+    """(1-based code-cell number in the source, its first line, the error) of the first failed cell."""
+    number = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "injected-parameters" in cell.metadata.get("tags", []):
+            continue
+        number += 1
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+                return number, first, f"{out.get('ename')}: {out.get('evalue')}"
+    return 0, "", "unknown error"
+
+
+def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str, Any],
+                    executed_dir: Path | None = None, kernel: str = "python3") -> RunResult:
+    """Run one notebook top to bottom on a fresh kernel; write it where the book reads it."""
+    import jupytext
+    import papermill
+
+    out_dir = executed_dir or root / EXECUTED_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb = jupytext.read(root / "notebooks" / f"{chapter}.py")
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": "Python 3", "language": "python"}
+    nb.metadata.pop("jupytext", None)
+    final = out_dir / f"{chapter}.ipynb"
+    tmp = out_dir / f".{chapter}.running.ipynb"
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(nb, str(tmp), parameters={"profile": profile, "params": dict(params)},
+                                   kernel_name=kernel, language="python", cwd=str(root / "notebooks"),
+                                   progress_bar=sys.stderr.isatty())
+        os.replace(tmp, final)
+    except papermill.PapermillExecutionError as err:
+        failed = root / FAILED_DIR / f"{chapter}.ipynb"
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, failed)
+        cell, first, error = _failing_cell(jupytext.read(failed))
+        raise RunError(f"notebook {chapter} failed in code cell {cell} ({first.strip()!r}): {error}\n"
+                       f"the executed notebook with the traceback is in {failed}") from err
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return RunResult(chapter, final, time.perf_counter() - start)
+
+
+def run_chapters(chapters: Sequence[str], root: Path, profile: str, params: Mapping[str, Any],
+                 config_classes: Mapping[str, type] | None = None,
+                 executed_dir: Path | None = None) -> list[RunResult]:
+    """Validate every parameter first, then run the notebooks in order, stopping at the first failure."""
+    per_chapter = validate_params(chapters, profile, params, config_classes)
+    results = []
+    for chapter in chapters:
+        print(f"[ipta] running {chapter} (profile {profile}"
+              + (f", {per_chapter[chapter]}" if per_chapter[chapter] else "") + ")", flush=True)
+        res = execute_chapter(chapter, root, profile, per_chapter[chapter], executed_dir)
+        print(f"[ipta] {chapter} done in {res.seconds:.0f} s -> {res.path}", flush=True)
+        results.append(res)
+    return results
+
+
+def build_book(root: Path, build_dir: Path | None = None, strict: bool = True) -> Path:
+    """Build the HTML site with Jupyter Book 1.x (warnings are errors); return the index page."""
+    out = build_dir or root / "_build"
+    # jupyter_book has no __main__; call its click group in a child interpreter of this environment.
+    cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(root),
+           "--path-output", str(out), "--keep-going"]
+    if strict:
+        cmd += ["--warningiserror", "--nitpick"]
+    missing = [c for c in list_chapters(root) if not (root / EXECUTED_DIR / f"{c}.ipynb").exists()]
+    if missing:
+        raise RunError(f"chapters not executed yet: {', '.join(missing)}; run `ipta run` first")
+    proc = subprocess.run(cmd, cwd=root)
+    if proc.returncode != 0:
+        raise RunError(f"the book build failed (exit {proc.returncode}); see the messages above")
+    return out / "_build" / "html" / "index.html"

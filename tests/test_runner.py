@@ -1,0 +1,102 @@
+"""The notebook runner: parameters are injected, bad ones refused before any computation,
+and a failing cell is named."""
+
+import textwrap
+from dataclasses import dataclass
+
+import jupytext
+import pytest
+
+from ipta import chapters, cli, runner
+from ipta.config import Config, ConfigError, param
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass(frozen=True)
+class FixtureConfig(Config):
+    n: int = param(2, "a count", low=1)
+    fail: bool = param(False, "raise in the third code cell")
+
+    PROFILES = {"smoke": {"n": 1}}
+
+
+NOTEBOOK = textwrap.dedent('''\
+    # %% [markdown]
+    # # Fixture
+
+    # %% tags=["parameters"]
+    profile = "default"
+    params = {}
+
+    # %%
+    import pathlib
+    pathlib.Path("started").write_text("yes")
+    n = params.get("n", 2)
+    print(f"profile={profile} n={n!r} type={type(n).__name__}")
+
+    # %%
+    if params.get("fail"):
+        raise ValueError("boom")
+    ''')
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "_config.yml").write_text("title: fixture\n")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "99_fixture.py").write_text(NOTEBOOK)
+    monkeypatch.setitem(chapters.CHAPTERS, "99_fixture", f"{__name__}:FixtureConfig")
+    return tmp_path
+
+
+def _outputs(path):
+    nb = jupytext.read(path)
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_the_profile_and_typed_parameters_reach_the_notebook(project):
+    [res] = runner.run_chapters(["99_fixture"], project, "smoke", {"n": "3"})
+    assert res.path == project / "book" / "executed" / "99_fixture.ipynb"
+    assert "profile=smoke n=3 type=int" in _outputs(res.path)
+
+
+def test_a_bad_value_is_refused_before_any_cell_runs(project):
+    with pytest.raises(ConfigError, match=r"'n': 0 is out of range; allowed: int >= 1"):
+        runner.run_chapters(["99_fixture"], project, "smoke", {"n": "0"})
+    assert not (project / "notebooks" / "started").exists()
+
+
+def test_an_unknown_parameter_is_refused_with_the_known_ones(project):
+    with pytest.raises(ConfigError, match=r"unknown parameter 'm'.*known parameters: fail, n"):
+        runner.run_chapters(["99_fixture"], project, "smoke", {"m": "1"})
+
+
+def test_a_failing_cell_is_named_and_no_executed_notebook_is_left_for_the_book(project):
+    with pytest.raises(runner.RunError) as err:
+        runner.run_chapters(["99_fixture"], project, "default", {"fail": "true"})
+    message = str(err.value)
+    assert "notebook 99_fixture failed in code cell 3" in message
+    assert "ValueError: boom" in message
+    assert not (project / "book" / "executed" / "99_fixture.ipynb").exists()
+    assert (project / "_build" / "failed" / "99_fixture.ipynb").exists()
+
+
+def test_the_cli_exits_non_zero_naming_the_notebook_and_cell(project, capsys):
+    code = cli.main(["--root", str(project), "run", "99", "-p", "fail", "true"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "99_fixture failed in code cell 3" in err and "ValueError: boom" in err
+
+
+def test_the_cli_refuses_a_bad_parameter_with_exit_code_2(project, capsys):
+    code = cli.main(["--root", str(project), "run", "fixture", "-p", "n", "many"])
+    assert code == 2
+    assert "parameter 'n': 'many' is not an int" in capsys.readouterr().err
+
+
+def test_notebooks_are_named_by_stem_number_or_name(project):
+    for name in ("99_fixture", "99", "fixture", "notebooks/99_fixture.py"):
+        assert runner.resolve_chapter(name, project) == "99_fixture"
+    with pytest.raises(ConfigError, match="choose one of 99_fixture"):
+        runner.resolve_chapter("theory", project)
