@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 book: install
 	$(BIN)/ipta run --profile $(PROFILE)
 	$(BIN)/ipta book
-	@echo "Open _build/_build/html/index.html in a browser."
+	@echo "Open _build/html/index.html in a browser."
 
 test: install
 	$(BIN)/pytest -ra

@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="override one parameter (repeatable); lists as a,b,c or JSON")
 
     book = sub.add_parser("book", help="build the HTML site (warnings are errors)")
-    book.add_argument("--build-dir", type=Path, default=None, help="output folder (default: _build)")
+    book.add_argument("--build-dir", type=Path, default=None, help="the site goes to DIR/_build/html (default: the project root)")
 
     params = sub.add_parser("params", help="list each chapter's parameters, defaults and allowed values")
     params.add_argument("notebooks", nargs="*", metavar="NOTEBOOK")

@@ -148,8 +148,11 @@ def run_chapters(chapters: Sequence[str], root: Path, profile: str, params: Mapp
 
 
 def build_book(root: Path, build_dir: Path | None = None, strict: bool = True) -> Path:
-    """Build the HTML site with Jupyter Book 1.x (warnings are errors); return the index page."""
-    out = build_dir or root / "_build"
+    """Build the HTML site with Jupyter Book 1.x (warnings are errors); return the index page.
+
+    Jupyter Book writes to ``<build_dir>/_build/html``; the default ``build_dir`` is the project root.
+    """
+    out = build_dir or root
     # jupyter_book has no __main__; call its click group in a child interpreter of this environment.
     cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(root),
            "--path-output", str(out), "--keep-going"]

@@ -1,0 +1,126 @@
+"""The whole pipeline: every notebook runs in the smoke profile, the site builds with warnings as
+errors, and a real headless browser shows its pages with typeset math and images, offline."""
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from ipta import runner
+
+pytestmark = [pytest.mark.slow, pytest.mark.book]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def smoke_book(tmp_path_factory):
+    """A copy of the project with every notebook executed in the smoke profile and the site built."""
+    root = tmp_path_factory.mktemp("project")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("executed"))
+    shutil.copytree(ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns("*.ipynb"))
+    env = dict(os.environ, IPTA_CACHE_DIR=str(tmp_path_factory.mktemp("cache")))
+    ipta = [sys.executable, "-m", "ipta.cli", "--root", str(root)]
+    subprocess.run([*ipta, "run", "--profile", "smoke"], check=True, env=env)
+    subprocess.run([*ipta, "book"], check=True, env=env)
+    return root
+
+
+def test_every_notebook_ran_in_the_smoke_profile_without_an_error_output(smoke_book):
+    chapters = runner.list_chapters(smoke_book)
+    assert chapters, "no notebooks found"
+    for chapter in chapters:
+        nb = json.loads((smoke_book / "book" / "executed" / f"{chapter}.ipynb").read_text())
+        outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
+        assert not [o for o in outputs if o["output_type"] == "error"], chapter
+        assert any("Run settings" in "".join(o.get("data", {}).get("text/markdown", ""))
+                   for o in outputs), f"{chapter} does not show its run settings"
+
+
+def test_every_page_of_the_table_of_contents_was_built(smoke_book):
+    html = smoke_book / "_build" / "html"
+    for page in ["book/intro", "book/reproduce", "book/references",
+                 *(f"book/executed/{c}" for c in runner.list_chapters(smoke_book))]:
+        assert (html / f"{page}.html").is_file(), page
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("IPTA_REQUIRE_BROWSER"):
+            pytest.fail("IPTA_REQUIRE_BROWSER is set but chromium/chromedriver are not installed")
+        pytest.skip("chromium and chromedriver are not installed (Debian: apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1280,1600", f"--user-data-dir={tmp_path_factory.mktemp('chrome')}"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="module")
+def site(smoke_book):
+    """The built site served on loopback (fonts and scripts load as they would for a reader)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(smoke_book / "_build" / "html"))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _open(browser, url, wait_js="return true", timeout=30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(url)
+    WebDriverWait(browser, timeout).until(lambda d: d.execute_script(
+        "return document.readyState === 'complete'") and d.execute_script(wait_js))
+
+
+TYPESET = "return document.querySelectorAll('mjx-container').length > 0"
+
+
+def _external_requests(browser, base):
+    names = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    return [n for n in names if not n.startswith(base) and not n.startswith("data:")]
+
+
+def test_the_introduction_shows_typeset_math_with_no_network(browser, site, tmp_path):
+    _open(browser, f"{site}/book/intro.html", TYPESET)
+    assert browser.execute_script("return document.querySelectorAll('mjx-merror').length") == 0
+    assert "$$" not in browser.find_element("tag name", "main").text
+    assert _external_requests(browser, site) == []
+    browser.save_screenshot(str(tmp_path / "intro.png"))
+
+
+@pytest.mark.parametrize("chapter", runner.list_chapters(ROOT))
+def test_each_chapter_shows_its_figures_and_math(browser, site, smoke_book, chapter):
+    _open(browser, f"{site}/book/executed/{chapter}.html")
+    images = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main img'))"
+        ".map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+    assert images, f"{chapter} shows no figure"
+    assert all(ok for _, ok in images), [src for src, ok in images if not ok]
+    if browser.execute_script("return document.querySelectorAll('.math').length") > 0:
+        _open(browser, f"{site}/book/executed/{chapter}.html", TYPESET)
+    assert _external_requests(browser, site) == []
