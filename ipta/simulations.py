@@ -38,14 +38,14 @@ class SimulationConfig(Config):
     er_observed_per_latent: int = param(3, "Figure 2 (right) observes m = this times K variables",
                                         low=1, high=8)
     seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), "seeds: problem, init and data of each run", low=0)
-    steps: int = param(400, "Adam steps per run", low=1)
-    batch_size: int = param(128, "samples per step (fresh from the DAG each step)", low=2)
+    steps: int = param(300, "Adam steps per run", low=1)
+    batch_size: int = param(64, "samples per step (fresh from the DAG each step)", low=2)
     lr: float = param(1e-3, "Adam learning rate (illegible in the paper; our choice)", low=1e-6, high=1.0)
-    hidden: int = param(256, "width of each MLP layer (paper: 256)", low=2)
+    hidden: int = param(128, "width of each MLP layer (paper: 256; 128 keeps the CPU book fast)", low=2)
     n_layers: int = param(3, "Linear-BatchNorm-ReLU blocks (paper: 3)", low=1, high=8)
     embed_dim: int = param(64, "width of the position-and-state token embedding", low=1)
-    n_fit: int = param(1000, "samples to fit each logistic-regression probe", low=20)
-    n_score: int = param(1000, "separate samples to score each probe", low=20)
+    n_fit: int = param(500, "samples to fit each logistic-regression probe", low=20)
+    n_score: int = param(500, "separate samples to score each probe", low=20)
     probe_c: float = param(1.0, "inverse L2 strength C of the probes (scikit-learn default)", low=1e-6)
     table_low: float = param(0.2, "lower end of the Bernoulli parameters' uniform law", low=0.0, high=1.0)
     table_high: float = param(0.8, "upper end of the Bernoulli parameters' uniform law", low=0.0, high=1.0)
@@ -53,10 +53,9 @@ class SimulationConfig(Config):
 
     PROFILES = {
         "smoke": {"chain_observed": (2, 6), "er_graphs": ("ER1", "ER3"), "er_latents": (4, 5),
-                  "seeds": (0, 1), "steps": 60, "batch_size": 64, "hidden": 64,
-                  "n_fit": 300, "n_score": 300},
+                  "seeds": (0, 1), "steps": 40, "hidden": 64, "n_fit": 200, "n_score": 200},
         "paper": {"chain_observed": (2, 3, 4, 5, 6, 8, 10, 12, 16), "steps": 3000,
-                  "batch_size": 256, "n_fit": 4000, "n_score": 4000},
+                  "batch_size": 256, "hidden": 256, "n_fit": 4000, "n_score": 4000},
     }
 
     def validate(self) -> None:
@@ -269,3 +268,57 @@ def results_frame(arrays: dict[str, np.ndarray], meta: dict) -> "pandas.DataFram
     for name in ("identified_share", "posterior_concentration", "bayes_full", "bayes_masked"):
         df[name] = arrays[name + "_S"]
     return df
+
+
+# ----------------------------------------------------------------------------- tables and figures
+
+SERIES = {"trained": "next-token MLP (trained)", "untrained": "same MLP, untrained",
+          "raw": "raw observed bits", "bayes_masked": "best possible (masked input, exact)"}
+
+
+def summary_table(df: "pandas.DataFrame") -> "pandas.DataFrame":
+    """Mean and standard deviation over seeds of each setting's accuracies, with exact measures."""
+    keys = ["panel", "graph", "n_latents", "n_observed"]
+    cols = ["trained", "untrained", "raw"]
+    stats = df.groupby(keys)[cols].agg(["mean", "std"])
+    stats.columns = [f"{c}_{s}" for c, s in stats.columns]
+    exact = df.groupby(keys)[["posterior_concentration", "identified_share", "bayes_masked"]].mean()
+    return stats.join(exact).reset_index()
+
+
+def _panel(ax, df: "pandas.DataFrame", x: str, title: str) -> None:
+    """Accuracy against ``x`` (mean and one standard deviation over seeds) for every series."""
+    grouped = df.groupby(x)
+    xs = np.array(sorted(df[x].unique()))
+    for name, label in SERIES.items():
+        mean, std = grouped[name].mean().loc[xs], grouped[name].std().fillna(0).loc[xs]
+        style = "--" if name == "bayes_masked" else "-o"
+        ax.plot(xs, mean, style, label=label, color="k" if name == "bayes_masked" else None)
+        ax.fill_between(xs, mean - std, mean + std, alpha=0.2)
+    conc = grouped["posterior_concentration"].mean().loc[xs]
+    ax.set_xticks(xs, [f"{v}\n{c:.2f}" for v, c in zip(xs, conc)])
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+
+
+def plot_figure2(df: "pandas.DataFrame"):
+    """Figure 2, left (chain, accuracy vs m) and right (one axes per ERk, accuracy vs K).
+
+    Under each x tick: the exact posterior concentration E_x[max_c P(c|x)] of that setting.
+    """
+    import matplotlib.pyplot as plt
+
+    graphs = sorted(df[df.panel == "right"].graph.unique())
+    fig, axes = plt.subplots(1, 1 + len(graphs), figsize=(4.2 * (1 + len(graphs)), 3.8),
+                             sharey=True, squeeze=False)
+    left = df[df.panel == "left"]
+    _panel(axes[0, 0], left, "n_observed", f"chain of {left.n_latents.iloc[0]} latents")
+    axes[0, 0].set_xlabel("observed variables m\n(posterior concentration)")
+    axes[0, 0].set_ylabel("probe accuracy (mean over latents)")
+    for ax, g in zip(axes[0, 1:], graphs):
+        sub = df[df.graph == g]
+        _panel(ax, sub, "n_latents", f"{g}, m = {sub.n_observed.iloc[0] // sub.n_latents.iloc[0]}K")
+        ax.set_xlabel("latent variables K\n(posterior concentration)")
+    axes[0, 0].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
