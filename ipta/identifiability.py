@@ -215,3 +215,105 @@ def run_sweep(cfg: TheoryConfig, progress: bool = True) -> tuple[dict, dict]:
     """All settings (graph x token noise x context noise) of the chapter, trained together and
     checked; cached on disk by the config, so re-running the notebook is instant."""
     return get_or_compute("theory_sweep", cfg.to_dict(), lambda: _compute_sweep(cfg, progress))
+
+
+# --- Tables and figures of the chapter (plain matplotlib; the notebook only calls these) ---
+
+FEATURE_LABELS = {"log_posterior": "log p(z|x)", "posterior": "p(z|x)",
+                  "mode_onehot": "one-hot mode"}
+
+
+def r2_table(arrays: dict, key: str = "r2_trained") -> "pandas.DataFrame":
+    """Held-out R^2 of f ~ A u + b per (token noise, context noise): mean +- sd over graphs."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"token noise": arrays["token_noise"],
+                          "context noise": arrays["context_noise"], "eps": arrays["eps"],
+                          "KL gap": arrays["kl"],
+                          **{FEATURE_LABELS[f]: arrays[key][:, i]
+                             for i, f in enumerate(FEATURES)}})
+    groups = frame.groupby(["token noise", "context noise"], sort=False)
+    table = groups.mean()
+    for col in FEATURE_LABELS.values():
+        sd = groups[col].std().fillna(0)
+        table[col] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(table[col], sd)]
+    table["eps"] = table["eps"].map("{:.4f}".format)
+    table["KL gap"] = table["KL gap"].map("{:.1e}".format)
+    return table.rename(columns={"eps": "E[eps(x)]", "KL gap": "KL to optimum"})
+
+
+def plot_r2(arrays: dict):
+    """R^2 against the expected invertibility error, one panel per token noise: solid markers
+    for the trained model, open ones for the exact optimum; one point per graph."""
+    import matplotlib.pyplot as plt
+
+    noises = np.unique(arrays["token_noise"])[::-1]
+    fig, axes = plt.subplots(1, len(noises), figsize=(5 * len(noises), 3.8), sharey=True,
+                             squeeze=False)
+    for ax, t in zip(axes[0], noises):
+        sel = arrays["token_noise"] == t
+        for i, f in enumerate(FEATURES):
+            c = f"C{i}"
+            ax.scatter(arrays["eps"][sel], arrays["r2_trained"][sel, i], color=c, s=18,
+                       label=f"{FEATURE_LABELS[f]} (trained)")
+            ax.scatter(arrays["eps"][sel], arrays["r2_exact"][sel, i], facecolor="none",
+                       edgecolor=c, s=30, label=f"{FEATURE_LABELS[f]} (exact optimum)")
+        ax.set(xscale="log", xlabel="expected invertibility error E[eps(x)]",
+               title=f"token noise {t:g}", ylim=(-0.5, 1.02))
+        ax.axhline(1, color="grey", lw=0.5)
+    axes[0, 0].set_ylabel("held-out R² of f ≈ A u(x) + b")
+    axes[0, -1].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_diversity(arrays: dict, n_configs: int):
+    """Rank and condition number of the two diversity matrices along the knob."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax_r, ax_c) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name, marker in (("token", "s"), ("context", "o")):
+        ax_r.scatter(arrays["eps"], arrays[f"{name}_rank"], marker=marker, label=name)
+        ax_c.scatter(arrays["eps"], arrays[f"{name}_cond"], marker=marker, label=name)
+    ax_r.axhline(n_configs, color="grey", ls="--", label="|Z| (needed)")
+    ax_r.set(xscale="log", xlabel="E[eps(x)]", ylabel="numerical rank")
+    ax_c.set(xscale="log", yscale="log", xlabel="E[eps(x)]", ylabel="condition number")
+    ax_r.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_cosines(arrays: dict, settings: dict[str, np.ndarray]):
+    """Histograms of pair-difference cosines, same concept vs different concepts, for a few
+    settings (each a boolean mask over the sweep's rows)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.4), sharey=True)
+    bins = np.linspace(-1, 1, 41)
+    for ax, (title, mask) in zip(np.atleast_1d(axes), settings.items()):
+        ax.hist(arrays["cos_cross"][mask].ravel(), bins, density=True, alpha=0.5,
+                label="different concepts")
+        ax.hist(arrays["cos_same"][mask].ravel(), bins, density=True, alpha=0.5,
+                label="same concept")
+        ax.set(title=title, xlabel="cosine of f(x) - f(x') between pairs")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_probe_heatmaps(arrays: dict, rows: dict[str, int]):
+    """cos(concept direction a_k, probe w_j) for chosen sweep rows: both directions from the
+    theorem's fitted A and from mean pair differences (the paper's Figure 3 recipe)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, axes = plt.subplots(2, len(rows), figsize=(3.4 * len(rows), 6.2), squeeze=False)
+    for j, (title, r) in enumerate(rows.items()):
+        for i, (key, label) in enumerate((("probe_vs_A", "A B_k (theorem)"),
+                                          ("probe_vs_pairs", "mean pair difference"))):
+            sns.heatmap(arrays[key][r], vmin=-1, vmax=1, cmap="coolwarm", annot=True,
+                        fmt=".2f", cbar=False, ax=axes[i, j], annot_kws={"size": 8})
+            axes[i, j].set(title=f"{title}\nrows: {label}" if i == 0 else f"rows: {label}",
+                           xlabel="probe w_j", ylabel="direction a_k")
+    fig.tight_layout()
+    return fig

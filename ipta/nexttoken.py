@@ -82,7 +82,8 @@ def train_next_token(pred_SXY: np.ndarray, p_SX: np.ndarray, width: int, *, step
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     curve = np.zeros(steps)
     with _one_thread():
-        for step in tqdm(range(steps), disable=not progress, desc="next-token model"):
+        for step in tqdm(range(steps), disable=not progress, desc="next-token model",
+                             mininterval=10):
             logq_SXY = torch.log_softmax(encode() @ g_SYD.transpose(1, 2), dim=2)
             # Cross-entropy minus the entropy of p: the mean KL, so 0 is the exact optimum.
             kl_S = -(target * logq_SXY).sum(2).mean(1) - entropy_S
@@ -94,7 +95,8 @@ def train_next_token(pred_SXY: np.ndarray, p_SX: np.ndarray, width: int, *, step
     with torch.no_grad():
         f_SXD = encode()
         logq_SXY = torch.log_softmax(f_SXD @ g_SYD.transpose(1, 2), dim=2)
-    kl_SX = (target * (torch.log(target) - logq_SXY)).sum(2).numpy()
+    # Clipped at 0: at the optimum rounding leaves values of order -1e-17.
+    kl_SX = (target * (torch.log(target) - logq_SXY)).sum(2).clamp(min=0).numpy()
     return {"f_SXD": f_SXD.detach().numpy(), "g_SYD": g_SYD.detach().numpy(),
             "q_SXY": logq_SXY.exp().numpy(), "kl_S": (kl_SX * p_SX).sum(1),
             "kl_max_S": kl_SX.max(1), "curve": curve}
