@@ -1,0 +1,338 @@
+"""One sparse autoencoder and a registry of sparsity mechanisms (paper section 5, appendix H.1).
+
+The autoencoder is the same for every variant: inputs are rescaled by a stored scalar (input
+normalisation), a pre-encoder bias ``b_pre`` is subtracted, a linear encoder gives
+pre-activations, a *sparsity mechanism* turns them into codes, and a decoder whose rows
+(one per feature) are kept at unit norm maps the codes back, adding ``b_pre`` again.
+
+Variants differ only by the mechanism, looked up by name in :data:`MECHANISMS`:
+
+``topk``        keep each sample's k largest pre-activations (Gao et al. 2024);
+``batchtopk``   keep the k*N largest over the whole batch while training, and at inference a
+                learned global threshold (Bussmann et al. 2024);
+``panneal``     ReLU codes with an L_p^p penalty whose p steps from 1 towards 0, the penalty
+                coefficient rescaled at each step of p (Karvonen et al. 2024);
+``structured``  ``panneal`` plus alpha times the nuclear norm of the batch code matrix,
+                estimated from its top-r singular values (the paper's eq. 6 / eq. 91-92).
+
+A mechanism keeps all its state (threshold, current p, coefficient) in buffers, so the
+safetensors file of :meth:`SparseAutoencoder.save` restores inference behaviour exactly and
+:func:`load_sae` needs no branch on the variant.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+MECHANISMS: dict[str, type["Mechanism"]] = {}
+"""Registry: variant name -> mechanism class."""
+
+
+def register(name: str):
+    """Class decorator adding a mechanism to :data:`MECHANISMS` under ``name``."""
+    def add(cls: type["Mechanism"]) -> type["Mechanism"]:
+        cls.name = name
+        MECHANISMS[name] = cls
+        return cls
+    return add
+
+
+# ----------------------------------------------------------------------------- schedules
+def lr_scale(step: int, warmup_steps: int) -> float:
+    """Linear learning-rate warm-up from 0 (step 0) to 1 (step ``warmup_steps``), then constant."""
+    return 1.0 if warmup_steps <= 0 else min(1.0, step / warmup_steps)
+
+
+def sparsity_scale(step: int, warmup_steps: int) -> float:
+    """Sparsity warm-up of p-annealing: the penalty grows linearly from 0 to full strength."""
+    return 1.0 if warmup_steps <= 0 else min(1.0, step / warmup_steps)
+
+
+def p_index(step: int, anneal_start: int, anneal_end: int, n_updates: int) -> int:
+    """How many of the ``n_updates`` evenly spaced p-steps (the first at ``anneal_start``, the
+    last at ``anneal_end``) lie at or before ``step``, minus one; 0 before annealing starts."""
+    if n_updates <= 1 or step < anneal_start:
+        return 0
+    span = max(anneal_end - anneal_start, 1)
+    return min(n_updates - 1, (step - anneal_start) * (n_updates - 1) // span)
+
+
+def p_at(step: int, p_start: float, p_end: float, anneal_start: int, anneal_end: int,
+         n_updates: int) -> float:
+    """The exponent p of the L_p^p penalty at ``step`` (p-annealing, Karvonen et al. 2024).
+
+    p equals ``p_start`` until ``anneal_start``; then the i-th of ``n_updates`` evenly spaced
+    steps (i = 0..n-1, the last at ``anneal_end``) sets p = p_start + (p_end - p_start) * i / n.
+    So p moves from ``p_start`` towards ``p_end`` and stops one step short of it (p = 0 would
+    make the penalty a constant).
+    """
+    i = p_index(step, anneal_start, anneal_end, n_updates)
+    return float(p_start + (p_end - p_start) * i / max(n_updates, 1))
+
+
+def nuclear_norm_estimate(codes_NF: torch.Tensor, rank: int, oversample: int = 4,
+                          niter: int = 2, seed: int = 0) -> torch.Tensor:
+    """Sum of the top-``rank`` singular values of ``codes_NF`` via ``torch.svd_lowrank`` (eq. 92).
+
+    ``svd_lowrank`` draws a random test matrix from the global generator; it runs inside a forked
+    RNG seeded with ``seed``, so the estimate is reproducible (and a resumed run equals an
+    uninterrupted one) while the caller's random state is left untouched. Differentiable.
+    """
+    q = min(rank + oversample, *codes_NF.shape)
+    devices = [codes_NF.device] if codes_NF.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        _, s, _ = torch.svd_lowrank(codes_NF, q=q, niter=niter)
+    return s[:rank].sum()
+
+
+# ---------------------------------------------------------------------------- mechanisms
+class Mechanism(nn.Module):
+    """Turns pre-activations into codes; may add a penalty and update state while training.
+
+    Subclasses keep their hyperparameters in ``self.hparams`` (written to cfg.json) and their
+    mutable state in buffers (written to safetensors).
+    """
+
+    name = "base"
+
+    def __init__(self, **hparams: Any):
+        super().__init__()
+        self.hparams = dict(hparams)
+
+    def forward(self, pre_NF: torch.Tensor) -> torch.Tensor:
+        """Inference codes."""
+        raise NotImplementedError
+
+    def train_codes(self, pre_NF: torch.Tensor) -> torch.Tensor:
+        """Training codes (differ from inference for batch-top-k)."""
+        return self(pre_NF)
+
+    def penalty(self, codes_NF: torch.Tensor, step: int) -> torch.Tensor:
+        """Sparsity/structure term added to the reconstruction loss at ``step``."""
+        return codes_NF.new_zeros(())
+
+    @torch.no_grad()
+    def observe(self, codes_NF: torch.Tensor, step: int) -> None:
+        """Update state from the training codes of ``step`` (after the penalty)."""
+
+
+@register("topk")
+class TopK(Mechanism):
+    """Each sample keeps its k largest pre-activations, through a ReLU (Gao et al. 2024)."""
+
+    def __init__(self, k: int = 32):
+        super().__init__(k=k)
+        self.k = k
+
+    def forward(self, pre_NF: torch.Tensor) -> torch.Tensor:
+        top = pre_NF.topk(self.k, dim=-1)
+        return torch.zeros_like(pre_NF).scatter(-1, top.indices, top.values.relu())
+
+
+@register("batchtopk")
+class BatchTopK(Mechanism):
+    """Top k*N over the batch while training; a learned global threshold at inference.
+
+    The threshold is an exponential moving average (``beta``) of the smallest code kept in each
+    training batch, from ``threshold_start`` on (Bussmann et al. 2024).
+    """
+
+    def __init__(self, k: int = 32, beta: float = 0.999, threshold_start: int = 0):
+        super().__init__(k=k, beta=beta, threshold_start=threshold_start)
+        self.k, self.beta, self.threshold_start = k, beta, threshold_start
+        self.register_buffer("threshold", torch.tensor(0.0))
+        self.register_buffer("n_updates", torch.tensor(0, dtype=torch.long))
+
+    def forward(self, pre_NF: torch.Tensor) -> torch.Tensor:
+        acts = pre_NF.relu()
+        return acts * (acts > self.threshold)
+
+    def train_codes(self, pre_NF: torch.Tensor) -> torch.Tensor:
+        acts = pre_NF.relu().flatten()
+        top = acts.topk(min(self.k * pre_NF.shape[0], acts.numel()))
+        return torch.zeros_like(acts).scatter(-1, top.indices, top.values).view_as(pre_NF)
+
+    @torch.no_grad()
+    def observe(self, codes_NF: torch.Tensor, step: int) -> None:
+        if step < self.threshold_start:
+            return
+        active = codes_NF[codes_NF > 0]
+        smallest = active.min().float() if active.numel() else codes_NF.new_zeros(()).float()
+        first = self.n_updates == 0
+        self.threshold.copy_(torch.where(first, smallest,
+                                         self.beta * self.threshold + (1 - self.beta) * smallest))
+        self.n_updates += 1
+
+
+@register("panneal")
+class PAnneal(Mechanism):
+    """ReLU codes with penalty coeff * warm-up * mean_n sum_f codes^p, p annealed 1 -> towards 0.
+
+    When p steps down, the coefficient is multiplied by mean(L_p^p) / mean(L_p'^p') over the
+    last ``queue`` batches, so the penalty's size is continuous across the step.
+    """
+
+    def __init__(self, initial_penalty: float = 0.1, p_start: float = 1.0, p_end: float = 0.0,
+                 anneal_start: int = 0, anneal_end: int = 1000, n_updates: int = 10,
+                 sparsity_warmup: int = 400, queue: int = 10):
+        super().__init__(initial_penalty=initial_penalty, p_start=p_start, p_end=p_end,
+                         anneal_start=anneal_start, anneal_end=anneal_end, n_updates=n_updates,
+                         sparsity_warmup=sparsity_warmup, queue=queue)
+        self.register_buffer("coeff", torch.tensor(float(initial_penalty)))
+        self.register_buffer("p", torch.tensor(float(p_start)))
+        # Recent (L_p^p at the current p, at the next p) pairs and how many slots are filled.
+        self.register_buffer("queue_Q2", torch.zeros(queue, 2))
+        self.register_buffer("queue_n", torch.tensor(0, dtype=torch.long))
+
+    def forward(self, pre_NF: torch.Tensor) -> torch.Tensor:
+        return pre_NF.relu()
+
+    def _p(self, step: int) -> float:
+        h = self.hparams
+        return p_at(step, h["p_start"], h["p_end"], h["anneal_start"], h["anneal_end"],
+                    h["n_updates"])
+
+    def _next_p(self, step: int) -> float:
+        """The p the schedule will reach next (the current p once it no longer moves)."""
+        h = self.hparams
+        i = p_index(step, h["anneal_start"], h["anneal_end"], h["n_updates"])
+        nxt = min(i + 1, max(h["n_updates"] - 1, 0))
+        return float(h["p_start"] + (h["p_end"] - h["p_start"]) * nxt / max(h["n_updates"], 1))
+
+    @staticmethod
+    def lp(codes_NF: torch.Tensor, p: float) -> torch.Tensor:
+        """mean over samples of sum over features of codes^p (codes >= 0); zero codes add 0."""
+        safe = torch.where(codes_NF > 0, codes_NF, torch.ones_like(codes_NF))
+        return torch.where(codes_NF > 0, safe.pow(p), torch.zeros_like(codes_NF)).sum(-1).mean()
+
+    def penalty(self, codes_NF: torch.Tensor, step: int) -> torch.Tensor:
+        p = self._p(step)
+        if p != float(self.p):
+            filled = int(self.queue_n)
+            if filled:
+                old_Q2 = self.queue_Q2[-filled:]
+                self.coeff.mul_(old_Q2[:, 0].mean() / old_Q2[:, 1].mean().clamp_min(1e-12))
+            self.p.fill_(p)
+            self.queue_n.zero_()
+        loss = self.lp(codes_NF, p)
+        with torch.no_grad():
+            pair = torch.stack([loss.detach(), self.lp(codes_NF, self._next_p(step))])
+            self.queue_Q2.copy_(torch.cat([self.queue_Q2[1:], pair[None]]))
+            self.queue_n.clamp_(max=self.queue_Q2.shape[0] - 1).add_(1)
+        return self.coeff * sparsity_scale(step, self.hparams["sparsity_warmup"]) * loss
+
+
+@register("structured")
+class Structured(PAnneal):
+    """The paper's structured SAE: p-annealing plus alpha * ||Z||_* / sqrt(N) (eq. 6, 91-92).
+
+    ``Z`` is the N x F code matrix of the batch; its nuclear norm is estimated by the sum of its
+    top-``rank`` singular values. Dividing by sqrt(N) makes the term independent of the batch
+    size (singular values of N i.i.d. rows grow like sqrt(N)); alpha = 0 is plain p-annealing.
+    """
+
+    def __init__(self, alpha: float = 0.1, rank: int = 16, seed: int = 0, **panneal: Any):
+        super().__init__(**panneal)
+        self.hparams.update(alpha=alpha, rank=rank, seed=seed)
+
+    def penalty(self, codes_NF: torch.Tensor, step: int) -> torch.Tensor:
+        sparse = super().penalty(codes_NF, step)
+        h = self.hparams
+        if h["alpha"] == 0:
+            return sparse
+        nuclear = nuclear_norm_estimate(codes_NF, h["rank"], seed=h["seed"] * 1_000_003 + step)
+        return sparse + h["alpha"] * nuclear / math.sqrt(codes_NF.shape[0])
+
+
+# --------------------------------------------------------------------------- autoencoder
+class SparseAutoencoder(nn.Module):
+    """x -> codes -> x_hat with a pre-encoder bias, unit-norm decoder rows and a mechanism.
+
+    ``input_scale`` (a buffer) multiplies inputs before encoding and divides reconstructions
+    after decoding, so callers work in the model's units while training sees inputs of mean
+    squared norm D (set by :meth:`fit_normalisation`). Codes are in the normalised units.
+    """
+
+    def __init__(self, d_model: int, n_features: int, mechanism: str = "topk",
+                 hparams: dict[str, Any] | None = None, seed: int = 0):
+        super().__init__()
+        if mechanism not in MECHANISMS:
+            raise ValueError(f"sparsity mechanism {mechanism!r} is not registered; choose one "
+                             f"of {', '.join(MECHANISMS)}")
+        self.config = {"d_model": d_model, "n_features": n_features, "mechanism": mechanism,
+                       "hparams": dict(hparams or {}), "seed": seed}
+        self.mechanism = MECHANISMS[mechanism](**(hparams or {}))
+        gen = torch.Generator().manual_seed(seed)
+        W_dec_FD = torch.randn(n_features, d_model, generator=gen)
+        W_dec_FD /= W_dec_FD.norm(dim=1, keepdim=True)
+        self.W_dec_FD = nn.Parameter(W_dec_FD)
+        self.W_enc_DF = nn.Parameter(W_dec_FD.T.clone())  # tied at start, trained apart
+        self.b_enc_F = nn.Parameter(torch.zeros(n_features))
+        self.b_pre_D = nn.Parameter(torch.zeros(d_model))
+        self.register_buffer("input_scale", torch.tensor(1.0))
+
+    @torch.no_grad()
+    def fit_normalisation(self, sample_ND: torch.Tensor) -> None:
+        """Set ``input_scale`` so scaled inputs have mean squared norm D; centre ``b_pre`` on them."""
+        x = sample_ND.float()
+        self.input_scale.fill_(math.sqrt(x.shape[1] / x.pow(2).sum(1).mean().item()))
+        self.b_pre_D.copy_((x * self.input_scale).mean(0))
+
+    def pre_activations(self, xn_ND: torch.Tensor) -> torch.Tensor:
+        """Encoder output before the mechanism, from normalised inputs."""
+        return (xn_ND - self.b_pre_D) @ self.W_enc_DF + self.b_enc_F
+
+    def decode_normalised(self, codes_NF: torch.Tensor) -> torch.Tensor:
+        return codes_NF @ self.W_dec_FD + self.b_pre_D
+
+    def encode(self, x_ND: torch.Tensor) -> torch.Tensor:
+        """Inference codes of inputs in model units."""
+        return self.mechanism(self.pre_activations(x_ND * self.input_scale))
+
+    def decode(self, codes_NF: torch.Tensor) -> torch.Tensor:
+        """Reconstruction in model units."""
+        return self.decode_normalised(codes_NF) / self.input_scale
+
+    def forward(self, x_ND: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x_ND))
+
+    @torch.no_grad()
+    def normalise_decoder(self) -> None:
+        """Put every decoder row back on the unit sphere (after an optimiser step)."""
+        self.W_dec_FD /= self.W_dec_FD.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    @torch.no_grad()
+    def project_decoder_grad(self) -> None:
+        """Remove the part of each decoder row's gradient along the row (it only changes norms)."""
+        g, w = self.W_dec_FD.grad, self.W_dec_FD
+        if g is not None:
+            g -= (g * w).sum(1, keepdim=True) * w
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``cfg.json`` (sizes, mechanism name, hyperparameters) and ``sae.safetensors``."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "cfg.json").write_text(json.dumps(self.config, indent=1, sort_keys=True))
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / "sae.safetensors"))
+        return directory
+
+
+def load_sae(directory: str | Path, device: str | torch.device = "cpu") -> SparseAutoencoder:
+    """Rebuild a saved SAE, its mechanism state (threshold, p, coefficient) and normalisation."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    config = json.loads((directory / "cfg.json").read_text())
+    sae = SparseAutoencoder(**config)
+    sae.load_state_dict(load_file(str(directory / "sae.safetensors")), strict=True)
+    return sae.to(device)

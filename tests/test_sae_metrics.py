@@ -1,0 +1,77 @@
+"""Specification of ipta.sae_metrics: hand-computed reconstruction metrics and the H.2 metric."""
+
+import numpy as np
+import pytest
+
+from ipta import sae_metrics as m
+from ipta.sae_experiment import PAPER_COVERAGE, PAPER_MEAN, PAPER_TABLE2
+
+
+def test_mse_and_fvu_on_a_hand_computed_case():
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    xhat = np.array([[1.0, 1.0], [3.0, 6.0]])
+    # squared errors 0, 1, 0, 4 -> MSE 5/4; centred x: (-1,-1),(1,1) -> total variance 4
+    assert m.mse(x, xhat) == pytest.approx(1.25)
+    assert m.fvu(x, xhat) == pytest.approx(5 / 4)
+    assert m.fvu(x, x) == 0.0
+    assert m.fvu(x, np.tile(x.mean(0), (2, 1))) == pytest.approx(1.0)
+
+
+def test_l0_and_dead_fraction_on_a_hand_computed_case():
+    codes = np.array([[0.0, 1.0, 0.0, 2.0], [0.0, 0.0, 0.0, 3.0], [0.0, 5.0, 0.0, 0.0]])
+    assert m.l0(codes) == pytest.approx(4 / 3)
+    assert m.dead_fraction(codes) == pytest.approx(0.5)
+
+
+def test_pearson_matrix_matches_numpy_and_gives_zero_for_constant_columns():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(50, 3)), rng.normal(size=(50, 4))
+    b[:, 2] = 1.0
+    r = m.pearson_matrix(a, b)
+    full = np.corrcoef(a.T, b[:, [0, 1, 3]].T)[:3, 3:]
+    np.testing.assert_allclose(r[:, [0, 1, 3]], full, atol=1e-12)
+    assert (r[:, 2] == 0).all()
+
+
+def test_hungarian_pcc_recovers_planted_features():
+    """exp of a planted feature is an affine map of its concept's logit: PCC 1, found exactly."""
+    rng = np.random.default_rng(1)
+    n, k, f = 400, 6, 40
+    logits = rng.normal(size=(n, k))
+    codes = np.abs(rng.normal(size=(n, f))) * (rng.random((n, f)) < 0.3)
+    planted = rng.permutation(f)[:k]
+    codes[:, planted] = np.log(logits - logits.min(0) + 1.0)
+    match = m.concept_match(logits, codes)
+    np.testing.assert_array_equal(match.feature_K, planted)
+    np.testing.assert_allclose(match.pcc_K, 1.0, atol=1e-9)
+    assert match.mean_pcc == pytest.approx(1.0) and match.coverage == 1.0
+
+
+def test_hungarian_assigns_distinct_features_even_when_one_feature_fits_two_concepts():
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=200)
+    logits = np.stack([base, base + 0.01 * rng.normal(size=200)], 1)
+    codes = np.stack([np.log(base - base.min() + 1), rng.random(200)], 1)
+    match = m.concept_match(logits, codes)
+    assert sorted(match.feature_K) == [0, 1]
+
+
+def test_coverage_counts_strictly_above_the_threshold():
+    match = m.ConceptMatch(pcc_K=np.array([0.2, 0.5, 0.51, 0.9]), feature_K=np.arange(4),
+                           threshold=0.5)
+    assert match.coverage == 0.5
+
+
+def test_paper_coverages_imply_28_rows_not_27():
+    implied = m.coverage_implied_rows(dict(zip("abcd", PAPER_COVERAGE)))
+    assert 28 in implied and 27 not in implied
+    # the 28th row is the "average" row the table lists among the concepts
+    for j, cov in enumerate(PAPER_COVERAGE):
+        column = [row[j] for row in PAPER_TABLE2.values()] + [PAPER_MEAN[j]]
+        assert m.count_above(column) == round(cov * 28)
+
+
+def test_paper_table_lists_27_concepts_whose_means_match_its_average_row():
+    assert len(PAPER_TABLE2) == 27
+    means = np.array(list(PAPER_TABLE2.values())).mean(0)
+    np.testing.assert_allclose(means, PAPER_MEAN, atol=1.5e-3)
