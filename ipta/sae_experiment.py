@@ -61,7 +61,7 @@ class SAEConfig(Config):
                        "HF id or folder)")
     revision: str | None = param(None, "hub revision of the model")
     corpus: str = param("gensim", "'gensim' (offline Wikipedia + Lee news) or 'hf:DATASET[:CONFIG]'")
-    n_tokens: int = param(100_000, "activation rows extracted from the corpus", low=256)
+    n_tokens: int = param(60_000, "activation rows extracted from the corpus", low=256)
     val_tokens: int = param(4096, "last rows held out for validation", low=64)
     context_length: int = param(128, "tokens per window fed to the model", low=8)
     max_windows_per_doc: int = param(4, "windows kept per document (0 = all)", low=0)
@@ -303,3 +303,78 @@ def run_experiment(cfg: SAEConfig, progress: bool = True) -> dict[str, list[RunR
                 train_run(cfg, "structured", seed, store, concepts, alpha=a, progress=progress))
     out["concepts"] = concepts  # type: ignore[assignment]
     return out
+
+
+# ------------------------------------------------------------------- tables and figures
+def summary_table(runs: list[RunResult]):
+    """One row per run: variant, seed, k/alpha, and the final metrics (Table 2's right side)."""
+    import pandas as pd
+
+    rows = [{"variant": VARIANT_LABELS[r.variant], "seed": r.seed,
+             "k": r.k if r.variant in ("topk", "batchtopk") else None,
+             "alpha": r.alpha if r.variant == "structured" else None,
+             **{m: r.final[m] for m in ("mean_pcc", "coverage", "val_mse", "val_fvu", "val_l0",
+                                        "val_dead", "pairs_mse", "pairs_l0")}}
+            for r in runs]
+    return pd.DataFrame(rows)
+
+
+def table2(runs: list[RunResult], concepts: ConceptData):
+    """Per-concept assigned PCC of each variant (mean over seeds) next to the paper's Table 2."""
+    import pandas as pd
+
+    cols = {}
+    for i, v in enumerate(VARIANTS):
+        mine = [r.final["pcc_K"] for r in runs if r.variant == v]
+        if mine:
+            cols[f"ours {VARIANT_LABELS[v]}"] = np.mean(mine, 0)
+        cols[f"paper {VARIANT_LABELS[v]}"] = [PAPER_TABLE2[paper_name(n)][i]
+                                              for n in concepts.names]
+    table = pd.DataFrame(cols, index=list(concepts.names))
+    table.loc["mean PCC"] = table.mean()
+    for c in table.columns:
+        if c.startswith("paper"):
+            table.loc["mean PCC", c] = PAPER_MEAN[VARIANTS.index(_variant_of(c))]
+    table.loc["coverage@0.5 (27 rows)"] = (table.iloc[:27] > 0.5).mean()
+    return table
+
+
+def _variant_of(column: str) -> str:
+    label = column.split(" ", 1)[1]
+    return next(v for v, lab in VARIANT_LABELS.items() if lab == label)
+
+
+def plot_curves(runs: list[RunResult], metrics_: tuple[str, ...], label, title: str):
+    """Metric trajectories over training steps, one line per run (Figures 6 and 7)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(metrics_), figsize=(4.2 * len(metrics_), 3.4))
+    for ax, m in zip(np.atleast_1d(axes), metrics_):
+        for r in runs:
+            steps = [h["step"] for h in r.history]
+            ax.plot(steps, [h[m] for h in r.history], marker=".", label=label(r))
+        ax.set_xlabel("training step")
+        ax.set_ylabel(m)
+        if m.endswith("mse"):
+            ax.set_yscale("log")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_final_mse(main: list[RunResult], matched: list[RunResult]):
+    """Figure 4b: reconstruction MSE on the pair words (the paper's measure) per variant."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    bars = [(f"{VARIANT_LABELS[r.variant]}\nown L0 ({r.final['val_l0']:.0f})",
+             r.final["pairs_mse"]) for r in main if r.seed == main[0].seed]
+    bars += [(f"{VARIANT_LABELS[r.variant]}\nk={r.k}", r.final["pairs_mse"])
+             for r in matched if r.seed == main[0].seed]
+    ax.bar([b[0] for b in bars], [b[1] for b in bars],
+           color=["C0", "C1", "C2", "C3"][:len(main)] + ["C5"] * len(matched))
+    ax.set_ylabel("MSE on the word-pair representations")
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,182 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Sparse autoencoders judged by concept probes
+#
+# Section 5 of the paper turns its identifiability result into two proposals for sparse
+# autoencoders (SAEs). First, an *evaluation*: if a representation is, up to an invertible
+# linear map, the log-posterior of latent concepts, then a supervised probe trained on
+# counterfactual word pairs estimates one concept's log-odds, and a good SAE should own a
+# feature that tracks it. Second, a *structured SAE*: p-annealing sparsity plus a low-rank
+# penalty on the batch's code matrix, meant to let dependent concepts share structure.
+# Appendix H compares it with top-k, batch-top-k and p-annealing SAEs (Table 2, Figures 6
+# and 7). This chapter rebuilds all four on the activations of a real pretrained model that
+# runs offline, computes the same concept metric, and checks what holds at CPU scale.
+
+# %% tags=["parameters"]
+profile = "default"
+params = {}
+
+# %%
+from ipta.notebook import setup
+from ipta.sae_experiment import SAEConfig
+cfg = setup(SAEConfig, profile, params)
+
+# %% [markdown]
+# ## What is trained
+#
+# **Data.** The paper caches the last hidden layer of Pythia-70M over The Pile. Neither is
+# reachable here, so the default profile reads English prose that ships inside the `gensim`
+# wheel (a shortened Wikipedia dump and the Lee news corpus), cuts it into windows, runs
+# SmolLM2-135M {cite}`allal2025smollm2` over them and keeps the state that meets the unembedding (after the final
+# norm) at every real token; BOS and padding positions are dropped. The `paper` profile
+# names Pythia-70M {cite}`biderman2023pythia` and a streamed Pile-like dataset instead.
+#
+# **One autoencoder.** Inputs are rescaled by a stored constant so that their mean squared
+# norm is $D$; then
+# $$z = \sigma\big(W_{\text{enc}}(x - b_{\text{pre}}) + b_{\text{enc}}\big),\qquad
+#   \hat x = W_{\text{dec}}^\top z + b_{\text{pre}},$$
+# with every decoder row kept at unit norm (the gradient along the row is removed before each
+# Adam step and the row renormalised after it). Only the sparsity mechanism $\sigma$ and its
+# penalty change between variants:
+#
+# - **top-k** {cite}`gao2024scaling` keeps each token's $k$ largest pre-activations;
+# - **batch-top-k** {cite}`bussmann2024batchtopk` keeps the $kN$ largest over a batch of $N$ while training, and at inference
+#   every activation above a global threshold learned as a moving average of the smallest kept
+#   value;
+# - **p-annealing** {cite}`karvonen2024measuring` uses a ReLU and adds $\lambda_t \sum_f z_f^{\,p}$, with $p$ stepped from 1
+#   towards 0 in the second part of training, $\lambda_t$ warmed up linearly and rescaled at each
+#   step of $p$ so that the penalty does not jump;
+# - **structured** (the paper's eq. 6) adds to p-annealing $\alpha\,\lVert Z\rVert_*/\sqrt N$, where
+#   $Z$ is the $N\times F$ code matrix of the batch and the nuclear norm is estimated by the sum
+#   of its top-$r$ singular values from `torch.svd_lowrank` (eq. 92).
+#
+# The extraction of the paper lost the values of the learning rate, $k$, the dictionary size,
+# $\lambda_0$ and $\alpha$; ours are parameters, shown in the settings table above. Two readings
+# of our own: the $1/\sqrt N$ factor (it makes $\alpha$ independent of the batch size) and
+# $\alpha$ outside $\lambda_t$. Appendix H.1 also mentions a separate "structured encoder" whose
+# output is added to the sparse code; its equations did not survive, so we implement the
+# objective of the main text.
+
+# %%
+from ipta.sae_experiment import run_experiment, summary_table
+results = run_experiment(cfg)
+concepts = results["concepts"]
+print(f"{len(concepts.names)} concepts, {len(concepts.reps_ND)} words, pairs from: {concepts.source}")
+
+# %% [markdown]
+# ## How the runs are scored
+#
+# For $x_n$, $\hat x_n$ and codes $z_n$ over $N$ held-out inputs:
+# MSE $=\frac1{ND}\sum_n\lVert x_n-\hat x_n\rVert^2$ (in the model's units);
+# FVU $=\sum_n\lVert x_n-\hat x_n\rVert^2/\sum_n\lVert x_n-\bar x\rVert^2$;
+# L0 $=\frac1N\sum_n\#\{f: z_{nf}\neq0\}$; the dead fraction is the share of features that are
+# zero on every input. The paper's "validation MSE" is measured on the word-pair representations
+# (`pairs_mse`); we also report it on held-out corpus tokens (`val_mse`).
+#
+# The concept metric (appendix H.2): one logistic-regression probe per concept on that concept's
+# pairs (base 1, target 0); its logits on all $N$ pair words form column $k$ of a matrix
+# $Y\in\mathbb R^{N\times27}$. The same words go through the SAE and $\exp(z)$ forms
+# $\Phi\in\mathbb R^{N\times F}$. Pearson correlations between columns give a $27\times F$
+# matrix; the Hungarian algorithm gives each concept its own feature; we report the assigned
+# correlation per concept, its mean, and coverage@0.5 (share of concepts above 0.5).
+
+# %%
+own = summary_table(results["main"])
+own.round(3)
+
+# %% [markdown]
+# ## Table 2, side by side
+#
+# Our per-concept correlations next to the paper's {cite}`liu2026predict` Table 2. The paper's
+# numbers come from Pythia-70M on The Pile after 20,000 steps of batch 10,000; ours from
+# SmolLM2-135M on a small offline corpus, so only the ordering of the variants can be compared.
+
+# %%
+from ipta.sae_experiment import table2
+t2 = table2(results["main"], concepts)
+t2.round(3)
+
+# %% [markdown]
+# The paper's coverage values do not fit 27 concepts: 10.7 %, 7.1 %, 89.3 % and 96.4 % are
+# 3, 2, 25 and 27 out of **28**. Its table lists an "average" row among the concepts, and counting
+# that row as a 28th entry reproduces every coverage exactly; over the 27 concepts alone the
+# coverages would be the ones in our last table row.
+
+# %%
+from ipta import sae_metrics
+from ipta.sae_experiment import PAPER_COVERAGE, PAPER_MEAN, PAPER_TABLE2
+implied = sae_metrics.coverage_implied_rows(dict(zip(["top-k", "batch-top-k", "p-annealing", "structured"], PAPER_COVERAGE)))
+print("row counts consistent with the paper's coverages (n <= 40):", list(implied))
+for j, name in enumerate(["top-k", "batch-top-k", "p-annealing", "structured"]):
+    column = [row[j] for row in PAPER_TABLE2.values()]
+    print(f"{name:12s} concepts > 0.5: {sae_metrics.count_above(column)}/27, "
+          f"with the average row: {sae_metrics.count_above(column + [PAPER_MEAN[j]])}/28")
+
+# %% [markdown]
+# ## Matched sparsity
+#
+# Each variant above runs at its own L0: top-k and batch-top-k at $k$, the annealing variants at
+# whatever their penalty reaches. Sparser codes are harder to correlate with anything, so the
+# comparison can favour the densest model. We therefore retrain top-k and batch-top-k with $k$
+# set to the structured SAE's L0 on held-out tokens.
+
+# %%
+summary_table(results["main"] + results["matched"]).round(3)
+
+# %% [markdown]
+# ## Reconstruction over training (Figure 6) and at the end (Figure 4b)
+
+# %%
+import matplotlib.pyplot as plt
+from ipta.sae_experiment import VARIANT_LABELS, plot_curves, plot_final_mse
+plot_curves(results["main"], ("pairs_mse", "val_mse", "val_l0"),
+            lambda r: f"{VARIANT_LABELS[r.variant]} (seed {r.seed})",
+            "Figure 6: validation MSE over steps (left: the paper's word-pair inputs)")
+plt.show()
+
+# %%
+plot_final_mse(results["main"], results["matched"])
+plt.title("Figure 4b: final reconstruction error per variant")
+plt.show()
+
+# %% [markdown]
+# ## The low-rank weight (Figure 7)
+#
+# The structured SAE retrained with several $\alpha$, every other setting fixed; $\alpha=0$ is
+# exactly the p-annealing run.
+
+# %%
+plot_curves(results["ablation"], ("val_mse", "mean_pcc", "coverage"),
+            lambda r: f"alpha = {r.alpha:g}", "Figure 7: alpha ablation")
+plt.show()
+summary_table(results["ablation"]).round(3)
+
+# %% [markdown]
+# ## Reading the results
+#
+# The printout below gathers, per variant, the numbers this run produced. Things to look for:
+# whether the annealing variants beat the fixed-$k$ ones on mean PCC as in the paper, and
+# whether that advantage survives at matched L0; whether the low-rank term changes anything
+# measurable at this scale (compare the $\alpha$ curves with their spread across seeds when
+# several seeds are run). A caution that applies to the paper as well: with a dictionary much
+# wider than 27 and only a few thousand words, the best of many features correlates with a
+# probe by chance to some degree, so coverage@0.5 is a lenient bar; the matched-L0 rows and
+# the top-k baselines are the controls that keep this honest.
+
+# %%
+for r in results["main"] + results["matched"]:
+    f = r.final
+    print(f"{VARIANT_LABELS[r.variant]:12s} k={r.k:<4d} seed={r.seed}  mean PCC {f['mean_pcc']:.3f}  "
+          f"coverage {f['coverage']:.1%}  val MSE {f['val_mse']:.4g}  FVU {f['val_fvu']:.3f}  "
+          f"L0 {f['val_l0']:.1f}  dead {f['val_dead']:.1%}")
+print("paper (mean PCC / coverage):", dict(zip(["top-k", "batch-top-k", "p-annealing", "structured"],
+                                               zip(PAPER_MEAN, PAPER_COVERAGE))))
