@@ -72,6 +72,10 @@ EMBEDDED_MODELS: dict[str, EmbeddedModel] = {
 DEFAULT_MODEL = "smollm2-135m"
 
 
+TINY_PREFIX = "tiny:"
+"""``tiny:llama`` / ``tiny:gpt_neox``: a randomly initialised toy model (tests, smoke runs)."""
+
+
 class ModelNotFoundError(ValueError):
     """A model name that is neither embedded, nor a local folder, nor a reachable hub id."""
 
@@ -92,6 +96,8 @@ def model_fingerprint(name: str, revision: str | None = None) -> str:
     """
     if name in EMBEDDED_MODELS:
         return f"embedded:{name}:{EMBEDDED_MODELS[name].package}"
+    if name.startswith(TINY_PREFIX):
+        return name
     path = Path(name)
     if path.is_dir():
         h = hashlib.sha256()
@@ -198,8 +204,13 @@ def load_model(name: str = DEFAULT_MODEL, *, revision: str | None = None, device
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = _resolve(name)
     dev = pick_device(device)
+    if name.startswith(TINY_PREFIX):
+        from ipta.tiny_models import tiny_model, tiny_tokenizer
+
+        arch = name.removeprefix(TINY_PREFIX)
+        return tiny_model(arch).to(dev), tiny_tokenizer(add_bos=arch == "llama")
+    source = _resolve(name)
     torch_dtype = _pick_dtype(dtype, dev)
     rev = None if name in EMBEDDED_MODELS else revision
     try:
