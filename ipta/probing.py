@@ -162,7 +162,7 @@ def paper_mode(reps: PairReps, C: float = PAPER_C, max_iter: int = 500) -> dict[
     fits = [fit_probe(b, t, C, max_iter) for b, t in zip(reps.base, reps.target)]
     W_KD = np.stack([w for w, _, _ in fits])
     M_KK = A_KD @ W_KD.T
-    return {"M": M_KK, "A": A_KD, "W": W_KD, "frobenius_gap": frobenius_gap(A_KD, W_KD),
+    return {"M": M_KK, "A": A_KD, "W": W_KD, "C": C, "frobenius_gap": frobenius_gap(A_KD, W_KD),
             "converged": float(np.mean([c for _, c, _ in fits])), **summarize(M_KK)}
 
 
