@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ipta.cache import get_or_compute
 from ipta.concepts import ConceptDataError, load_concept_set, paper_set_available
+from ipta.models import model_fingerprint
 from ipta.probing import ProbingConfig, paper_mode, pair_representations, rigorous_mode
 
 
@@ -58,6 +60,33 @@ def measure_throughput(model: str, words: list[str], cfg: ProbingConfig, n: int 
     return len(sample) / (time.perf_counter() - start)
 
 
+def _cached_paper(reps, cfg: ProbingConfig, key: dict) -> dict:
+    """paper_mode through the cache: the 27 fits are redone only when a setting changes."""
+
+    def compute():
+        res = paper_mode(reps, cfg.C, cfg.max_iter)
+        return ({k: v for k, v in res.items() if isinstance(v, np.ndarray)},
+                {k: v for k, v in res.items() if not isinstance(v, np.ndarray)})
+
+    arrays, meta = get_or_compute("probing_paper", {**key, "C": cfg.C}, compute)
+    return {**arrays, **meta}
+
+
+def _cached_rigorous(reps, cfg: ProbingConfig, key: dict):
+    """rigorous_mode through the cache (rows in meta, seed-mean matrices as arrays)."""
+
+    def compute():
+        rows, mean_M = rigorous_mode(reps, cfg.C_sweep, cfg.seeds, cfg.test_fraction,
+                                     cfg.max_iter)
+        return {f"M_{i}": mean_M[C] for i, C in enumerate(cfg.C_sweep)}, {"rows": rows}
+
+    spec = {**key, "C_sweep": cfg.C_sweep, "seeds": cfg.seeds,
+            "test_fraction": cfg.test_fraction}
+    arrays, meta = get_or_compute("probing_rigorous", spec, compute)
+    rows = [{k: (np.nan if v is None else v) for k, v in r.items()} for r in meta["rows"]]
+    return rows, {C: arrays[f"M_{i}"] for i, C in enumerate(cfg.C_sweep)}
+
+
 def run_probing(cfg: ProbingConfig, throughput: bool = True) -> ProbingRun:
     """All models x available concept sets x modes of ``cfg``."""
     run = ProbingRun()
@@ -68,11 +97,13 @@ def run_probing(cfg: ProbingConfig, throughput: bool = True) -> ProbingRun:
     for model in cfg.models:
         for source, concept_set in sets.items():
             reps = pair_representations(concept_set, model, cfg)
+            key = {"model": model_fingerprint(model, cfg.revision), "set": concept_set.checksum(),
+                   "layer": cfg.layer, "position": cfg.position, "template": cfg.template,
+                   "dtype": cfg.dtype, "max_iter": cfg.max_iter}
             if "paper" in cfg.modes:
-                run.paper[model, source] = paper_mode(reps, cfg.C, cfg.max_iter)
+                run.paper[model, source] = _cached_paper(reps, cfg, key)
             if "rigorous" in cfg.modes:
-                rows, mean_M = rigorous_mode(reps, cfg.C_sweep, cfg.seeds, cfg.test_fraction,
-                                             cfg.max_iter)
+                rows, mean_M = _cached_rigorous(reps, cfg, key)
                 run.rigorous_rows += [{"model": model, "set": source, **r} for r in rows]
                 run.rigorous_M[model, source] = mean_M
         if throughput and sets:
@@ -100,7 +131,8 @@ def summary_table(run: ProbingRun):
         agg = grouped[metrics].agg(["mean", "std"])
         agg.columns = [f"{a}" if b == "mean" else f"{a} sd" for a, b in agg.columns]
         table = pd.concat([table, agg.reset_index()], ignore_index=True)
-    return table.round(3)
+    metrics = [c for c in table.columns if c not in ("model", "set", "mode", "kind", "C")]
+    return table.round({c: 3 for c in metrics})
 
 
 def plot_cos_heatmaps(matrices: dict[str, np.ndarray], names: tuple[str, ...], ncols: int = 2,
