@@ -47,7 +47,7 @@ def available_sets(cfg: ProbingConfig) -> tuple[dict, list[str]]:
     return sets, notes
 
 
-def measure_throughput(model: str, words: list[str], cfg: ProbingConfig, n: int = 256) -> float:
+def measure_throughput(model: str, words: list[str], cfg: ProbingConfig, n: int = 64) -> float:
     """Words per second of uncached extraction on the first ``n`` words (model load excluded)."""
     from ipta.activations import word_representations
     from ipta.models import load_model
