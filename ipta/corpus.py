@@ -177,7 +177,8 @@ def build_activation_shards(model: Any, tokenizer: Any, texts: Iterable[str], ou
             flush(final=False)
     flush(final=True)
     bar.close()
-    meta = {"shard_rows": shards, "n_tokens": written, "d_model": int(model.config.get_text_config().hidden_size),
+    meta = {"shard_rows": shards, "n_tokens": written,
+            "d_model": int(model.config.get_text_config().hidden_size),
             "dtype": dtype, "layer": layer}
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))
     return meta
@@ -243,7 +244,7 @@ def cached_activations(model_name: str, corpus: str = "gensim", *, n_tokens: int
                        max_windows_per_doc: int = 0, device: str = "auto",
                        model_dtype: str = "auto", progress: bool = True,
                        in_memory: bool = True) -> ActivationStore:
-    """The activation shards for these settings, built on a cache miss (the model loads only then)."""
+    """The activation shards for these settings, built on a cache miss (model loaded only then)."""
     from ipta.models import load_model, model_fingerprint
 
     spec = {"model": model_fingerprint(model_name, revision), "revision": revision,

@@ -280,7 +280,7 @@ class SparseAutoencoder(nn.Module):
 
     @torch.no_grad()
     def fit_normalisation(self, sample_ND: torch.Tensor) -> None:
-        """Set ``input_scale`` so scaled inputs have mean squared norm D; centre ``b_pre`` on them."""
+        """Set ``input_scale`` so scaled inputs have mean squared norm D; centre ``b_pre``."""
         x = sample_ND.float()
         self.input_scale.fill_(math.sqrt(x.shape[1] / x.pow(2).sum(1).mean().item()))
         self.b_pre_D.copy_((x * self.input_scale).mean(0))

@@ -60,7 +60,8 @@ class SAEConfig(Config):
     model: str = param("smollm2-135m", "causal LM whose activations the SAEs learn (short name, "
                        "HF id or folder)")
     revision: str | None = param(None, "hub revision of the model")
-    corpus: str = param("gensim", "'gensim' (offline Wikipedia + Lee news) or 'hf:DATASET[:CONFIG]'")
+    corpus: str = param("gensim", "'gensim' (offline Wikipedia + Lee news) or "
+                        "'hf:DATASET[:CONFIG]'")
     n_tokens: int = param(60_000, "activation rows extracted from the corpus", low=256)
     val_tokens: int = param(4096, "last rows held out for validation", low=64)
     context_length: int = param(128, "tokens per window fed to the model", low=8)
@@ -78,7 +79,7 @@ class SAEConfig(Config):
     batch_size: int = param(256, "activations per step (paper: 10,000)", low=2)
     lr: float = param(5e-4, "Adam learning rate after warm-up (paper's value lost)", low=0)
     warmup_steps: int = param(200, "linear learning-rate warm-up (paper: 200)", low=0)
-    initial_penalty: float = param(0.3, "p-annealing's starting sparsity coefficient lambda_0 "
+    initial_penalty: float = param(10.0, "p-annealing's starting sparsity coefficient lambda_0 "
                                    "(paper's value lost)", low=0)
     sparsity_warmup_steps: int = param(100, "steps over which the sparsity penalty ramps up "
                                        "(paper: 400)", low=0)
@@ -216,7 +217,8 @@ def evaluate(sae, val_ND: np.ndarray, concepts: ConceptData, threshold: float = 
             codes = sae.encode(torch.as_tensor(x_ND, dtype=torch.float32, device=device))
             xhat = sae.decode(codes).cpu().numpy()
             codes = codes.cpu().numpy()
-            out.update({f"{name}_mse": metrics.mse(x_ND, xhat), f"{name}_fvu": metrics.fvu(x_ND, xhat),
+            out.update({f"{name}_mse": metrics.mse(x_ND, xhat),
+                        f"{name}_fvu": metrics.fvu(x_ND, xhat),
                         f"{name}_l0": metrics.l0(codes),
                         f"{name}_dead": metrics.dead_fraction(codes)})
     match = metrics.concept_match(concepts.logits_NK, codes, threshold)
@@ -251,7 +253,8 @@ def train_run(cfg: SAEConfig, variant: str, seed: int, store, concepts: ConceptD
     train = store.split(0, store.n_tokens - cfg.val_tokens)
     val_ND = store.split(store.n_tokens - cfg.val_tokens, store.n_tokens).all()
     spec = {"activations": store.directory.name, "concepts": concepts.source,
-            "pairs_checksum": hashlib.sha256(concepts.reps_ND.tobytes()).hexdigest()[:16], "variant": variant, "seed": seed,
+            "pairs_checksum": hashlib.sha256(concepts.reps_ND.tobytes()).hexdigest()[:16],
+            "variant": variant, "seed": seed,
             "hparams": hp, "train": {f: getattr(cfg, f) for f in (
                 "n_features", "steps", "batch_size", "lr", "warmup_steps", "val_tokens",
                 "eval_every", "dead_after_tokens", "probe_C", "pcc_threshold")}}
