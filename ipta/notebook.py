@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import html
 import platform
 from collections.abc import Mapping
 from typing import Any
@@ -10,8 +11,8 @@ from typing import Any
 from ipta.config import Config
 
 
-def run_settings_markdown(cfg: Config, profile: str) -> str:
-    """A Markdown table of the profile, every parameter and the software that produced the page."""
+def run_settings_rows(cfg: Config, profile: str) -> list[tuple[str, str]]:
+    """(setting, value) pairs: the profile, every parameter and the software that produced the page."""
     import torch
 
     import ipta
@@ -21,10 +22,27 @@ def run_settings_markdown(cfg: Config, profile: str) -> str:
     rows += [("ipta", ipta.__version__), ("torch", torch.__version__),
              ("python", platform.python_version()),
              ("run at", datetime.datetime.now().strftime("%Y-%m-%d %H:%M"))]
-    lines = ["**Run settings** (re-run with `ipta run <chapter> --profile PROFILE -p NAME VALUE`)",
-             "", "| setting | value |", "|---|---|"]
+    return rows
+
+
+TITLE = "Run settings"
+HINT = "re-run with `ipta run <chapter> --profile PROFILE -p NAME VALUE`"
+
+
+def run_settings_markdown(rows: list[tuple[str, str]]) -> str:
+    """The run settings as a Markdown table (for Jupyter and text outputs)."""
+    lines = [f"**{TITLE}** ({HINT})", "", "| setting | value |", "|---|---|"]
     lines += [f"| `{k}` | `{v}` |" for k, v in rows]
     return "\n".join(lines)
+
+
+def run_settings_html(rows: list[tuple[str, str]]) -> str:
+    """The same table as HTML: the book renders Markdown outputs as CommonMark, which has no tables."""
+    hint = html.escape(HINT).replace("`", "")
+    body = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td><code>{html.escape(v)}</code></td></tr>"
+                   for k, v in rows)
+    return (f"<p><strong>{TITLE}</strong> ({hint})</p>"
+            f"<table><thead><tr><th>setting</th><th>value</th></tr></thead><tbody>{body}</tbody></table>")
 
 
 def setup(config_cls: type[Config], profile: str = "default",
@@ -32,7 +50,10 @@ def setup(config_cls: type[Config], profile: str = "default",
     """Validate the papermill parameters into a config and show them as the page's first output."""
     cfg = config_cls.for_profile(profile, **dict(params or {}))
     if show:
-        from IPython.display import Markdown, display
+        from IPython.display import display
 
-        display(Markdown(run_settings_markdown(cfg, profile)))
+        rows = run_settings_rows(cfg, profile)
+        markdown = run_settings_markdown(rows)
+        display({"text/html": run_settings_html(rows), "text/markdown": markdown,
+                 "text/plain": markdown}, raw=True)
     return cfg

@@ -11,6 +11,7 @@ ran, so the book never shows a half-run chapter.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -22,6 +23,41 @@ from typing import Any
 from ipta.config import PROFILES, ConfigError
 
 EXECUTED_DIR = Path("book") / "executed"
+
+# Kernels run by papermill write into the book: progress bars there would become dozens of
+# output boxes, and tqdm warns that the notebook widget library is missing. The reader of
+# `ipta run` sees papermill's own per-cell progress instead, and `drop_progress_output` removes
+# the bars of code that asks for them explicitly.
+KERNEL_ENV = {"TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore:IProgress not found"}
+_PROGRESS_LINE = re.compile(r"^[^\n]*\d+%\|.*\|.*(it/s|s/it|tok/s|\?it/s)\]\s*$|TqdmWarning|"
+                            r"from \.autonotebook import tqdm as notebook_tqdm")
+
+
+def hide_default_parameters(nb: Any) -> Any:
+    """Hide the source's default ``parameters`` cell in the book: papermill's injected cell below
+    it, and the run-settings table, show the values that were actually used."""
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    return nb
+
+
+def drop_progress_output(nb: Any) -> Any:
+    """Remove stderr lines that are progress-bar redraws or tqdm's widget warning; keep the rest."""
+    for cell in nb.cells:
+        kept = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                lines = [ln.rsplit("\r", 1)[-1] for ln in out.get("text", "").split("\n")]
+                lines = [ln for ln in lines if ln.strip() and not _PROGRESS_LINE.search(ln)]
+                if not lines:
+                    continue
+                out["text"] = "\n".join(lines) + "\n"
+            kept.append(out)
+        if cell.cell_type == "code":
+            cell["outputs"] = kept
+    return nb
 FAILED_DIR = Path("_build") / "failed"
 
 
@@ -104,6 +140,7 @@ def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str,
                     executed_dir: Path | None = None, kernel: str = "python3") -> RunResult:
     """Run one notebook top to bottom on a fresh kernel; write it where the book reads it."""
     import jupytext
+    import nbformat
     import papermill
 
     out_dir = executed_dir or root / EXECUTED_DIR
@@ -114,10 +151,13 @@ def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str,
     final = out_dir / f"{chapter}.ipynb"
     tmp = out_dir / f".{chapter}.running.ipynb"
     start = time.perf_counter()
+    saved = {k: os.environ.get(k) for k in KERNEL_ENV}
+    os.environ.update(KERNEL_ENV)
     try:
         papermill.execute_notebook(nb, str(tmp), parameters={"profile": profile, "params": dict(params)},
                                    kernel_name=kernel, language="python", cwd=str(root / "notebooks"),
                                    progress_bar=sys.stderr.isatty())
+        nbformat.write(hide_default_parameters(drop_progress_output(nbformat.read(tmp, as_version=4))), tmp)
         os.replace(tmp, final)
     except papermill.PapermillExecutionError as err:
         failed = root / FAILED_DIR / f"{chapter}.ipynb"
@@ -127,6 +167,11 @@ def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str,
         raise RunError(f"notebook {chapter} failed in code cell {cell} ({first.strip()!r}): {error}\n"
                        f"the executed notebook with the traceback is in {failed}") from err
     finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         if tmp.exists():
             tmp.unlink()
     return RunResult(chapter, final, time.perf_counter() - start)

@@ -45,6 +45,8 @@ def test_every_notebook_ran_in_the_smoke_profile_without_an_error_output(smoke_b
         assert not [o for o in outputs if o["output_type"] == "error"], chapter
         assert any("Run settings" in "".join(o.get("data", {}).get("text/markdown", ""))
                    for o in outputs), f"{chapter} does not show its run settings"
+        streams = "".join("".join(o.get("text", "")) for o in outputs if o["output_type"] == "stream")
+        assert "TqdmWarning" not in streams and "it/s]" not in streams, f"{chapter} prints progress bars"
 
 
 def test_every_page_of_the_table_of_contents_was_built(smoke_book):
@@ -120,6 +122,9 @@ def test_each_chapter_shows_its_figures_and_math(browser, site, smoke_book, chap
         "return Array.from(document.querySelectorAll('main img'))"
         ".map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
     assert images, f"{chapter} shows no figure"
+    first_cells = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main table td:first-child')).map(td => td.innerText)")
+    assert "profile" in first_cells, f"{chapter}: the run-settings table is not rendered as a table"
     assert all(ok for _, ok in images), [src for src, ok in images if not ok]
     if browser.execute_script("return document.querySelectorAll('.math').length") > 0:
         _open(browser, f"{site}/book/executed/{chapter}.html", TYPESET)

@@ -59,6 +59,9 @@ def test_the_profile_and_typed_parameters_reach_the_notebook(project):
     [res] = runner.run_chapters(["99_fixture"], project, "smoke", {"n": "3"})
     assert res.path == project / "book" / "executed" / "99_fixture.ipynb"
     assert "profile=smoke n=3 type=int" in _outputs(res.path)
+    tags = [c.metadata.get("tags", []) for c in jupytext.read(res.path).cells]
+    assert ["parameters", "remove-cell"] in tags, "the default parameters cell is not hidden in the book"
+    assert ["injected-parameters"] in tags
 
 
 def test_a_bad_value_is_refused_before_any_cell_runs(project):
@@ -100,3 +103,22 @@ def test_notebooks_are_named_by_stem_number_or_name(project):
         assert runner.resolve_chapter(name, project) == "99_fixture"
     with pytest.raises(ConfigError, match="choose one of 99_fixture"):
         runner.resolve_chapter("theory", project)
+
+
+def test_progress_bar_redraws_are_dropped_from_the_book_but_real_warnings_stay():
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell("train()")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=(
+            "\rtraining:   0%|          | 0/600 [00:00<?, ?it/s]"
+            "\rtraining: 100%|##########| 600/600 [00:01<00:00, 635.32it/s]\n")),
+        nbformat.v4.new_output("stream", name="stderr", text=(
+            "/x/tqdm/auto.py:21: TqdmWarning: IProgress not found.\n"
+            "  from .autonotebook import tqdm as notebook_tqdm\n")),
+        nbformat.v4.new_output("stream", name="stderr", text="UserWarning: 3 pairs are identical\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="accuracy 0.91\n"),
+    ]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    kept = [o["text"] for o in runner.drop_progress_output(nb).cells[0].outputs]
+    assert kept == ["UserWarning: 3 pairs are identical\n", "accuracy 0.91\n"]
