@@ -116,3 +116,19 @@ def masked_latent_bayes_accuracy(probs_C: np.ndarray, configs_CK: np.ndarray,
     accs = [latent_bayes_accuracy(probs_C, configs_CK, np.delete(code_CM, j, axis=1))
             for j in range(n_obs)]
     return np.mean(accs, axis=0)
+
+
+def masked_token_entropy(probs_C: np.ndarray, code_CM: np.ndarray) -> float:
+    """The lowest masked-token cross-entropy (nats) any predictor can reach, exactly.
+
+    The average over the masked position j (uniform, as in G.1's task) of H(x_j | x_-j): the
+    floor the training loss of the masked next-token MLP approaches when it learns the task.
+    """
+    total = 0.0
+    for j in range(code_CM.shape[1]):
+        group_C = code_groups(np.delete(code_CM, j, axis=1))
+        mass_G2 = np.zeros((group_C.max() + 1, 2))
+        np.add.at(mass_G2, (group_C, code_CM[:, j]), probs_C)
+        cond_G2 = mass_G2 / np.maximum(mass_G2.sum(axis=1, keepdims=True), 1e-300)
+        total -= float((mass_G2 * np.log(np.where(cond_G2 > 0, cond_G2, 1.0))).sum())
+    return total / code_CM.shape[1]
