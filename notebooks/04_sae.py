@@ -42,8 +42,10 @@ cfg = setup(SAEConfig, profile, params)
 #
 # **One autoencoder.** Inputs are rescaled by a stored constant so that their mean squared
 # norm is $D$; then
+#
 # $$z = \sigma\big(W_{\text{enc}}(x - b_{\text{pre}}) + b_{\text{enc}}\big),\qquad
 #   \hat x = W_{\text{dec}}^\top z + b_{\text{pre}},$$
+#
 # with every decoder row kept at unit norm (the gradient along the row is removed before each
 # Adam step and the row renormalised after it). Only the sparsity mechanism $\sigma$ and its
 # penalty change between variants:

@@ -5,6 +5,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -100,6 +101,10 @@ def _open(browser, url, wait_js="return true", timeout=30):
 
 
 TYPESET = "return document.querySelectorAll('mjx-container').length > 0"
+# The page's text without code blocks and typeset math (code may hold TeX in plot labels).
+PROSE = ("const m = document.querySelector('main').cloneNode(true);"
+         "m.querySelectorAll('pre, code, mjx-container, .cell_output').forEach(e => e.remove());"
+         "return m.innerText;")
 
 
 def _external_requests(browser, base):
@@ -129,3 +134,6 @@ def test_each_chapter_shows_its_figures_and_math(browser, site, smoke_book, chap
     if browser.execute_script("return document.querySelectorAll('.math').length") > 0:
         _open(browser, f"{site}/book/executed/{chapter}.html", TYPESET)
     assert _external_requests(browser, site) == []
+    prose = browser.execute_script(PROSE)
+    raw_tex = re.findall(r"\$\$|\$\\[a-zA-Z]+|\\(?:text|frac|mathbf|hat|sigma|log)\b", prose)
+    assert not raw_tex, f"{chapter}: math left untypeset in the prose: {raw_tex[:5]}"
