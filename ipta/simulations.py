@@ -38,8 +38,8 @@ class SimulationConfig(Config):
     er_observed_per_latent: int = param(3, "Figure 2 (right) observes m = this times K variables",
                                         low=1, high=8)
     seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), "seeds: problem, init and data of each run", low=0)
-    steps: int = param(1500, "Adam steps per run (default: where the loss has flattened for "
-                       "K <= 6 and falls slowly for K = 8)", low=1)
+    steps: int = param(2000, "Adam steps per run (default: where the loss has flattened for "
+                       "K <= 7 and falls slowly for K = 8)", low=1)
     batch_size: int = param(64, "samples per step (fresh from the DAG each step)", low=2)
     lr: float = param(1e-3, "Adam learning rate (illegible in the paper; our choice)", low=1e-6, high=1.0)
     hidden: int = param(128, "width of each MLP layer (paper: 256; on 2 CPU cores 128 reaches a "

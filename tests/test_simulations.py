@@ -82,3 +82,33 @@ def test_probe_accuracy_is_high_when_invertible_and_lower_when_not():
     assert easy > 0.9
     assert hard < easy - 0.1
     assert (df.identified_share[df.n_observed == 9] == 1.0).all()
+
+
+def test_loss_floor_is_the_brute_force_conditional_entropy():
+    """The exact masked-token loss floor equals H(x_j | x_-j) averaged over j, computed here by
+    summing over every configuration; it is 0 for an invertible chain (m=9) and positive at m=2."""
+    from collections import defaultdict
+
+    cfg = SimulationConfig()
+    for m, positive in ((2, True), (9, False)):
+        p = make_problem(Setting("left", "chain", 3, m, 0), cfg)
+        code_CM, total = p.obs.code_CM, 0.0
+        for j in range(m):
+            mass = defaultdict(lambda: np.zeros(2))
+            for c, prob in enumerate(p.probs_C):
+                mass[tuple(np.delete(code_CM[c], j))][code_CM[c, j]] += prob
+            for m2 in mass.values():
+                total -= sum(v * np.log(v / m2.sum()) for v in m2 if v > 0)
+        floor = p.invertibility()["loss_floor"]
+        assert floor == pytest.approx(total / m, abs=1e-12)
+        assert (floor > 0.05) if positive else (floor < 1e-12)
+
+
+def test_thread_setting_is_restored_after_training():
+    """Training on one torch thread leaves the caller's thread count as it was."""
+    from ipta.masked_mlp import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
