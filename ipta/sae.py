@@ -76,6 +76,16 @@ def p_at(step: int, p_start: float, p_end: float, anneal_start: int, anneal_end:
     return float(p_start + (p_end - p_start) * i / max(n_updates, 1))
 
 
+def next_p_step(step: int, anneal_start: int, anneal_end: int, n_updates: int) -> int | None:
+    """The first step after ``step`` at which :func:`p_index` moves on; None once it no longer
+    moves. Lets p-annealing fill its queue only in the steps just before a change of p."""
+    i = p_index(step, anneal_start, anneal_end, n_updates)
+    if n_updates <= 1 or i >= n_updates - 1:
+        return None
+    span = max(anneal_end - anneal_start, 1)
+    return anneal_start + -(-(i + 1) * span // (n_updates - 1))  # ceil((i+1) span / (n-1))
+
+
 def nuclear_norm_estimate(codes_NF: torch.Tensor, rank: int, oversample: int = 4,
                           niter: int = 2, seed: int = 0) -> torch.Tensor:
     """Sum of the top-``rank`` singular values of ``codes_NF`` via ``torch.svd_lowrank`` (eq. 92).
@@ -156,14 +166,18 @@ class BatchTopK(Mechanism):
 
     def train_codes(self, pre_NF: torch.Tensor) -> torch.Tensor:
         acts = pre_NF.relu().flatten()
-        top = acts.topk(min(self.k * pre_NF.shape[0], acts.numel()))
+        top = acts.topk(min(self.k * pre_NF.shape[0], acts.numel()), sorted=False)
+        self._kept = top.values.detach()  # for observe: k N values instead of the N x F codes
         return torch.zeros_like(acts).scatter(-1, top.indices, top.values).view_as(pre_NF)
 
     @torch.no_grad()
     def observe(self, codes_NF: torch.Tensor, step: int) -> None:
         if step < self.threshold_start:
             return
-        active = codes_NF[codes_NF > 0]
+        kept = getattr(self, "_kept", None)
+        self._kept = None
+        kept = codes_NF if kept is None else kept  # the kept values are the nonzero codes
+        active = kept[kept > 0]
         smallest = active.min().float() if active.numel() else codes_NF.new_zeros(()).float()
         first = self.n_updates == 0
         self.threshold.copy_(torch.where(first, smallest,
@@ -208,13 +222,20 @@ class PAnneal(Mechanism):
 
     @staticmethod
     def lp(codes_NF: torch.Tensor, p: float) -> torch.Tensor:
-        """mean over samples of sum over features of codes^p (codes >= 0); zero codes add 0."""
-        safe = torch.where(codes_NF > 0, codes_NF, torch.ones_like(codes_NF))
-        return torch.where(codes_NF > 0, safe.pow(p), torch.zeros_like(codes_NF)).sum(-1).mean()
+        """mean over samples of sum over features of codes^p (codes >= 0); zero codes add 0.
+
+        p = 1 is a plain sum (no pow over the code matrix); other p go through :class:`_PowP`,
+        one pow per step instead of the two (forward and backward) of ``codes.pow(p)``.
+        """
+        if p == 1:
+            return codes_NF.sum(-1).mean()
+        return _PowP.apply(codes_NF, p).sum(-1).mean()
 
     def penalty(self, codes_NF: torch.Tensor, step: int) -> torch.Tensor:
         p = self._p(step)
-        if p != float(self.p):
+        # Compare in the buffer's precision: float32(0.8) != 0.8 would count as a change of p
+        # at every step after the first one and rescale the coefficient every step.
+        if torch.tensor(p, dtype=self.p.dtype) != self.p:
             filled = int(self.queue_n)
             if filled:
                 old_Q2 = self.queue_Q2[-filled:]
@@ -222,11 +243,37 @@ class PAnneal(Mechanism):
             self.p.fill_(p)
             self.queue_n.zero_()
         loss = self.lp(codes_NF, p)
-        with torch.no_grad():
-            pair = torch.stack([loss.detach(), self.lp(codes_NF, self._next_p(step))])
-            self.queue_Q2.copy_(torch.cat([self.queue_Q2[1:], pair[None]]))
-            self.queue_n.clamp_(max=self.queue_Q2.shape[0] - 1).add_(1)
+        # Only the last ``queue`` steps before a change of p are ever read (the queue empties at
+        # each change), so the second L_p (a pow over the code matrix) is skipped elsewhere.
+        h = self.hparams
+        change = next_p_step(step, h["anneal_start"], h["anneal_end"], h["n_updates"])
+        if change is not None and change - step <= self.queue_Q2.shape[0]:
+            with torch.no_grad():
+                pair = torch.stack([loss.detach(), self.lp(codes_NF, self._next_p(step))])
+                self.queue_Q2.copy_(torch.cat([self.queue_Q2[1:], pair[None]]))
+                self.queue_n.clamp_(max=self.queue_Q2.shape[0] - 1).add_(1)
         return self.coeff * sparsity_scale(step, self.hparams["sparsity_warmup"]) * loss
+
+
+class _PowP(torch.autograd.Function):
+    """codes^p for codes >= 0 whose backward reuses the forward power: d/dc c^p = p c^p / c.
+
+    That replaces the second pow over the code matrix (``c.pow(p - 1)``, the slow part of a
+    p-annealing step on a CPU) by a division, and gives 0 rather than inf at zero codes.
+    """
+
+    @staticmethod
+    def forward(ctx, codes_NF: torch.Tensor, p: float) -> torch.Tensor:
+        powered_NF = codes_NF.pow(p)
+        ctx.save_for_backward(codes_NF, powered_NF)
+        ctx.p = p
+        return powered_NF
+
+    @staticmethod
+    def backward(ctx, grad_NF: torch.Tensor) -> tuple[torch.Tensor, None]:
+        codes_NF, powered_NF = ctx.saved_tensors
+        tiny = torch.finfo(codes_NF.dtype).tiny  # zero codes: 0 / tiny = 0
+        return powered_NF / codes_NF.clamp_min(tiny) * (grad_NF * ctx.p), None
 
 
 @register("structured")
@@ -287,10 +334,10 @@ class SparseAutoencoder(nn.Module):
 
     def pre_activations(self, xn_ND: torch.Tensor) -> torch.Tensor:
         """Encoder output before the mechanism, from normalised inputs."""
-        return (xn_ND - self.b_pre_D) @ self.W_enc_DF + self.b_enc_F
+        return torch.addmm(self.b_enc_F, xn_ND - self.b_pre_D, self.W_enc_DF)
 
     def decode_normalised(self, codes_NF: torch.Tensor) -> torch.Tensor:
-        return codes_NF @ self.W_dec_FD + self.b_pre_D
+        return torch.addmm(self.b_pre_D, codes_NF, self.W_dec_FD)
 
     def encode(self, x_ND: torch.Tensor) -> torch.Tensor:
         """Inference codes of inputs in model units."""

@@ -134,7 +134,7 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
 
         # Dead-latent accounting: tokens seen since each feature last fired.
         tokens_since_fired_F += batch_size
-        tokens_since_fired_F[(codes_NF > 0).any(0)] = 0
+        tokens_since_fired_F.masked_fill_(codes_NF.amax(0) > 0, 0)  # codes are >= 0
 
         done = step + 1
         if evaluate is not None and (done % eval_every == 0 or done == steps):

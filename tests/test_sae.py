@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ipta.sae import (MECHANISMS, BatchTopK, PAnneal, SparseAutoencoder, load_sae, lr_scale,
-                      nuclear_norm_estimate, p_at)
+                      next_p_step, nuclear_norm_estimate, p_at, p_index)
 
 HPARAMS = {"topk": {"k": 3}, "batchtopk": {"k": 3},
            "panneal": {"anneal_start": 2, "anneal_end": 8, "sparsity_warmup": 2},
@@ -92,6 +92,24 @@ def test_lp_penalty_has_finite_gradients_at_zero_codes():
     pre = torch.tensor([[-1.0, 0.5, 2.0]], requires_grad=True)
     PAnneal.lp(pre.relu(), 0.3).backward()
     assert torch.isfinite(pre.grad).all() and pre.grad[0, 0] == 0
+
+
+def test_lp_penalty_gradient_is_p_codes_to_the_p_minus_1_on_positive_codes():
+    codes = (torch.rand(8, 5, generator=torch.Generator().manual_seed(0)) - 0.3).relu()
+    codes.requires_grad_(True)
+    PAnneal.lp(codes, 0.7).backward()
+    c = codes.detach()
+    expected = torch.where(c > 0, 0.7 * c.clamp_min(1e-30).pow(-0.3), 0.0) / 8
+    torch.testing.assert_close(codes.grad, expected, rtol=1e-5, atol=0)
+    assert float(PAnneal.lp(c, 0.7)) == pytest.approx(float(c.pow(0.7).sum() / 8), rel=1e-6)
+
+
+def test_next_p_step_is_the_first_later_step_where_the_p_index_moves():
+    for a, e, n in [(0, 999, 10), (100, 200, 10), (5, 17, 4), (3, 3, 5), (0, 50, 1)]:
+        for step in range(0, 260):
+            i = p_index(step, a, e, n)
+            brute = next((t for t in range(step + 1, 1200) if p_index(t, a, e, n) != i), None)
+            assert next_p_step(step, a, e, n) == brute
 
 
 def test_nuclear_norm_estimate_matches_exact_svd_on_a_small_low_rank_matrix():
