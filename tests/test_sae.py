@@ -88,6 +88,19 @@ def test_panneal_coefficient_keeps_the_penalty_continuous_when_p_steps():
     assert float(after) == pytest.approx(float(before), rel=1e-5)
 
 
+def test_panneal_coefficient_changes_only_at_the_steps_where_p_changes():
+    mech = PAnneal(initial_penalty=1.0, anneal_start=0, anneal_end=8, n_updates=5,
+                   sparsity_warmup=0, queue=2)  # p = 1, 0.8, 0.6, 0.4, 0.2 at steps 0, 2, 4, 6, 8
+    g = torch.Generator().manual_seed(0)
+    changed = []
+    for step in range(12):
+        before = float(mech.coeff)
+        mech.penalty(torch.rand(16, 8, generator=g) * (1 + step), step)
+        if float(mech.coeff) != before:
+            changed.append(step)
+    assert changed == [2, 4, 6, 8]
+
+
 def test_lp_penalty_has_finite_gradients_at_zero_codes():
     pre = torch.tensor([[-1.0, 0.5, 2.0]], requires_grad=True)
     PAnneal.lp(pre.relu(), 0.3).backward()
