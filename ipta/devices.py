@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -33,3 +35,21 @@ def describe_device(device: "torch.device") -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return device.type
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the enclosed torch code on ``n`` intra-op threads, restoring the previous number.
+
+    Small models (the theory and simulation chapters) run faster on one thread: with a few
+    thousand numbers per op, extra threads mostly add synchronisation, which costs several times
+    the work on a busy 2-core machine.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

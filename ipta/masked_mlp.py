@@ -20,10 +20,11 @@ one-model-at-a-time reference that the tests and the benchmark compare against.
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
+
+from ipta.devices import torch_threads
 
 MASKED = 2
 """Token state of the masked position (0 and 1 are the observed bit values)."""
@@ -126,19 +127,6 @@ def _adam(params, lr: float) -> "torch.optim.Adam":
     import torch
 
     return torch.optim.Adam(params, lr=lr, fused=True)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run the enclosed torch code on ``n`` intra-op threads, restoring the previous number."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _stack(dicts: list[dict], device: "torch.device") -> dict:

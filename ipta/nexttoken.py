@@ -13,12 +13,12 @@ are trained together in one batch (leading axis S), which is much faster on a CP
 
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ipta.devices import torch_threads
 from ipta.theory import all_configs
 
 
@@ -50,18 +50,6 @@ def _encoder(kind: str, n_settings: int, n_bits: int, width: int, gen: torch.Gen
                                             + b1) @ w2
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Run tiny tensor ops on one thread: with a few hundred numbers per op, extra threads only
-    add synchronisation, which costs several times the work on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def train_next_token(pred_SXY: np.ndarray, p_SX: np.ndarray, width: int, *, steps: int,
                      lr: float, encoder: str = "table", seed: int = 0, progress: bool = True
                      ) -> dict[str, np.ndarray]:
@@ -81,7 +69,7 @@ def train_next_token(pred_SXY: np.ndarray, p_SX: np.ndarray, width: int, *, step
     opt = torch.optim.Adam(params + [g_SYD], lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     curve = np.zeros(steps)
-    with _one_thread():
+    with torch_threads(1):
         for step in tqdm(range(steps), disable=not progress, desc="next-token model",
                              mininterval=10):
             logq_SXY = torch.log_softmax(encode() @ g_SYD.transpose(1, 2), dim=2)

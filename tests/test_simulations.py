@@ -106,7 +106,7 @@ def test_loss_floor_is_the_brute_force_conditional_entropy():
 
 def test_thread_setting_is_restored_after_training():
     """Training on one torch thread leaves the caller's thread count as it was."""
-    from ipta.masked_mlp import torch_threads
+    from ipta.devices import torch_threads
 
     before = torch.get_num_threads()
     with torch_threads(1):
