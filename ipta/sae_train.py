@@ -101,7 +101,10 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
     settings = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup_steps": warmup_steps,
                 "seed": seed, "sae": sae.config}
     gen = torch.Generator().manual_seed(seed)  # draws the batches; saved in checkpoints
-    opt = torch.optim.Adam(sae.parameters(), lr=lr)
+    # foreach: Adam's update as a few multi-tensor kernels instead of a Python loop of
+    # per-parameter operations (about 3x faster on a CPU at these sizes, the PyTorch default
+    # on GPUs). The fused kernel is as fast but its resumed runs were not bit-exact.
+    opt = torch.optim.Adam(sae.parameters(), lr=lr, foreach=True)
     tokens_since_fired_F = torch.zeros(sae.config["n_features"], dtype=torch.long, device=device)
     history: list[dict[str, Any]] = []
     start = 0
