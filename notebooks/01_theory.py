@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Theory: does next-token prediction recover the log-posterior of the concepts?
 #
-# The paper's central claim (its Theorem 3.1) is that a next-token predictor trained to its
+# The paper's central claim (its Theorem 3.1, {cite}`liu2026predict`) is that a next-token predictor trained to its
 # optimum represents a context $x$ by a vector $f(x)$ that is, approximately, an affine image of
 # the logarithm of the posterior over latent concepts, $\log p(\mathbf z \mid x)$, with an error
 # that shrinks as the map from concepts to text becomes invertible. Two corollaries then explain

@@ -16,10 +16,11 @@
 # $f$ between words that differ only in concept $i$ (e.g. *walk* vs *walked*), and a **probe**
 # $w_i$, the weight of a logistic regression that tells the two sides apart. Both come from the
 # same linear map, so the matrix of cosines $\cos(a_i, w_j)$ over 27 concepts should look like the
-# identity (paper section 6, Figure 3; appendices G.2 and J).
+# identity ({cite}`liu2026predict`, section 6, Figure 3; appendices G.2 and J).
 #
 # This chapter computes that matrix on two real pretrained models that install from PyPI
-# (SmolLM2-135M and Gemma-3-270m), on the authors' 27 word-pair files and on a set of our own,
+# (SmolLM2-135M {cite}`allal2025smollm2` and Gemma-3-270m {cite}`gemma2025gemma3`), on the 27
+# word-pair files the authors took from {cite}`park2024linear` and on a set of our own,
 # first exactly as the authors did (**paper mode**) and then with held-out pairs, a sweep of the
 # probe's regularisation and three baselines (**rigorous mode**). Any Hugging Face model can be
 # used instead: `-p models '["EleutherAI/pythia-70m"]'` where the hub is reachable.
