@@ -23,6 +23,10 @@ from ipta.cache import cache_root, entry_dir, get_or_build_dir
 from ipta.config import Config, ConfigError, param
 
 VARIANTS = ("topk", "batchtopk", "panneal", "structured")
+TRAINING_REVISION = 2
+"""Part of every run's cache spec; bump it when a change to ipta.sae or ipta.sae_train changes
+trained weights beyond rounding (2: p-annealing rescaled its coefficient at every step after
+the first change of p, a float32-versus-float comparison; fixed)."""
 VARIANT_LABELS = {"topk": "top-k", "batchtopk": "batch-top-k", "panneal": "p-annealing",
                   "structured": "structured"}
 
@@ -254,7 +258,7 @@ def train_run(cfg: SAEConfig, variant: str, seed: int, store, concepts: ConceptD
     val_ND = store.split(store.n_tokens - cfg.val_tokens, store.n_tokens).all()
     spec = {"activations": store.directory.name, "concepts": concepts.source,
             "pairs_checksum": hashlib.sha256(concepts.reps_ND.tobytes()).hexdigest()[:16],
-            "variant": variant, "seed": seed,
+            "variant": variant, "seed": seed, "revision": TRAINING_REVISION,
             "hparams": hp, "train": {f: getattr(cfg, f) for f in (
                 "n_features", "steps", "batch_size", "lr", "warmup_steps", "val_tokens",
                 "eval_every", "dead_after_tokens", "probe_C", "pcc_threshold")}}
