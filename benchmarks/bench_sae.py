@@ -122,7 +122,7 @@ def main() -> None:
     p.add_argument("--B", type=int, default=512)
     p.add_argument("--k", type=int, default=32)
     p.add_argument("--rank", type=int, default=16)
-    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--steps", type=int, default=60)  # enough for start-up costs to wash out
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--paper-shapes", action="store_true")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
