@@ -115,7 +115,6 @@ def word_representations(model: Any, tokenizer: Any, words: Sequence[str], *, la
     none for Pythia), sorted by length so batches carry little padding, padded on
     ``padding_side`` (default: the tokenizer's) with the pad or else the EOS token.
     """
-    import torch
     from tqdm.auto import tqdm
 
     check_layer(model, layer)

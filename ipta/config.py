@@ -73,14 +73,13 @@ def _coerce_scalar(name: str, value: Any, typ: Any) -> Any:
             return None
         if isinstance(value, str) and value.lower() in ("none", "null") and type(None) in args:
             return None
-        errors = []
         for a in args:
             if a is type(None):
                 continue
             try:
                 return _coerce_scalar(name, value, a)
-            except ConfigError as e:
-                errors.append(str(e))
+            except ConfigError:
+                pass
         raise ConfigError(f"parameter {name!r}: {value!r} is not a {_type_name(typ)}")
     if typ is bool:
         if isinstance(value, bool):

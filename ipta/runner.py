@@ -24,11 +24,10 @@ from ipta.config import PROFILES, ConfigError
 
 EXECUTED_DIR = Path("book") / "executed"
 
-# Kernels run by papermill write into the book: progress bars there would become dozens of
-# output boxes, and tqdm warns that the notebook widget library is missing. The reader of
-# `ipta run` sees papermill's own per-cell progress instead, and `drop_progress_output` removes
-# the bars of code that asks for them explicitly.
-KERNEL_ENV = {"TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore:IProgress not found"}
+# Kernels run by papermill write into the book: progress bars (ours and third-party ones such
+# as transformers' GGUF conversion) would become dozens of output boxes, plus tqdm's warning
+# that the widget library is missing. `drop_progress_output` strips them from the executed
+# notebook; the reader of `ipta run` sees papermill's own per-cell progress instead.
 _PROGRESS_LINE = re.compile(r"^[^\n]*\d+%\|.*\|.*(it/s|s/it|tok/s|\?it/s)\]\s*$|TqdmWarning|"
                             r"from \.autonotebook import tqdm as notebook_tqdm")
 
@@ -110,8 +109,8 @@ def validate_params(chapters: Sequence[str], profile: str, params: Mapping[str, 
                               f"known parameters: {', '.join(known)}")
     for chapter, cls in classes.items():
         mine = {k: v for k, v in params.items() if k in cls.field_names()}
-        cfg = cls.for_profile(profile, **mine)
-        per_chapter[chapter] = {k: cfg.to_dict()[k] for k in mine}
+        values = cls.for_profile(profile, **mine).to_dict()
+        per_chapter[chapter] = {k: values[k] for k in mine}
     return per_chapter
 
 
@@ -151,8 +150,6 @@ def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str,
     final = out_dir / f"{chapter}.ipynb"
     tmp = out_dir / f".{chapter}.running.ipynb"
     start = time.perf_counter()
-    saved = {k: os.environ.get(k) for k in KERNEL_ENV}
-    os.environ.update(KERNEL_ENV)
     try:
         papermill.execute_notebook(nb, str(tmp), parameters={"profile": profile, "params": dict(params)},
                                    kernel_name=kernel, language="python", cwd=str(root / "notebooks"),
@@ -167,11 +164,6 @@ def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str,
         raise RunError(f"notebook {chapter} failed in code cell {cell} ({first.strip()!r}): {error}\n"
                        f"the executed notebook with the traceback is in {failed}") from err
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         if tmp.exists():
             tmp.unlink()
     return RunResult(chapter, final, time.perf_counter() - start)

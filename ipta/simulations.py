@@ -12,7 +12,6 @@ the probes and the sweep.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Literal
 
 import numpy as np
