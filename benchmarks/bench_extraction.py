@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from ipta.activations import word_representations
-from ipta.concepts import load_concept_set
-from ipta.models import load_model
+from ipta.lm.activations import word_representations
+from ipta.lm.concepts import load_concept_set
+from ipta.lm.models import load_model
 
 
 def main() -> None:

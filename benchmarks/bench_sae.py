@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ipta.sae import SparseAutoencoder
-from ipta.sae_metrics import l0, mse
-from ipta.sae_train import train_sae
+from ipta.sae.model import SparseAutoencoder
+from ipta.sae.metrics import l0, mse
+from ipta.sae.train import train_sae
 
 PEER = r"""
 import json, sys, time, types

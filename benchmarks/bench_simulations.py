@@ -16,9 +16,10 @@ import time
 
 import numpy as np
 
-from ipta.masked_mlp import train_batched, train_single
-from ipta.simulations import (SimulationConfig, evaluate_runs, make_problem, stack_runs,
-                              sweep_settings, training_data)
+from ipta.simulations.chapter import Config as SimulationConfig
+from ipta.simulations.masked_mlp import train_batched, train_single
+from ipta.simulations.problems import make_problem, sweep_settings, training_data
+from ipta.simulations.sweep import evaluate_runs, stack_runs
 
 
 def model_flops(settings, cfg) -> float:

@@ -1,24 +1,31 @@
-"""The book's chapters: each notebook in ``notebooks/`` and the config class of its parameters.
+"""The book's chapters: each notebook in ``notebooks/`` and the chapter module it imports.
 
-The runner reads this table to validate ``-p NAME VALUE`` before any computation.  Class paths
+Every chapter module is ``ipta.<chapter>.chapter`` and declares the same names: ``Config`` (its
+parameters), ``setup``, ``run`` and its ``Result``, then ``table_*`` and ``figure_*`` helpers.
+The runner reads ``Config`` to validate ``-p NAME VALUE`` before any computation. Module paths
 are strings so that the CLI starts without importing torch.
 """
 
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 
 CHAPTERS: dict[str, str] = {
-    "01_theory": "ipta.theory:TheoryConfig",
-    "02_simulations": "ipta.simulations:SimulationConfig",
-    "03_llm_probing": "ipta.probing:ProbingConfig",
-    "04_sae": "ipta.sae_experiment:SAEConfig",
+    "01_theory": "ipta.theory.chapter",
+    "02_simulations": "ipta.simulations.chapter",
+    "03_llm_probing": "ipta.probing.chapter",
+    "04_sae": "ipta.sae.chapter",
 }
+
+
+def chapter_module(chapter: str) -> ModuleType:
+    """The chapter module of ``chapter`` (a notebook stem)."""
+    if chapter not in CHAPTERS:
+        raise KeyError(f"unknown chapter {chapter!r}; known chapters: {', '.join(CHAPTERS)}")
+    return importlib.import_module(CHAPTERS[chapter])
 
 
 def config_class(chapter: str) -> type:
     """The Config subclass declared for ``chapter`` (a notebook stem)."""
-    if chapter not in CHAPTERS:
-        raise KeyError(f"unknown chapter {chapter!r}; known chapters: {', '.join(CHAPTERS)}")
-    module, _, name = CHAPTERS[chapter].partition(":")
-    return getattr(importlib.import_module(module), name)
+    return chapter_module(chapter).Config

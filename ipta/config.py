@@ -25,14 +25,18 @@ class ConfigError(ValueError):
 
 
 def param(default: Any, doc: str, *, choices: Sequence[Any] | None = None,
-          low: float | None = None, high: float | None = None) -> Any:
+          low: float | None = None, high: float | None = None,
+          affects_results: bool = True) -> Any:
     """Declare a config field with its docstring and the values it allows.
 
     ``choices`` restricts a scalar (or every element of a tuple) to a set; ``low``/``high``
     bound a number (or every element of a tuple of numbers), both inclusive.
+    ``affects_results=False`` declares that the field cannot change a cached result (where to
+    compute, how often to checkpoint, a path whose files' checksums are keyed instead): it is
+    left out of :meth:`Config.cache_spec`. Every other field is part of every cache key.
     """
     meta = {"doc": doc, "choices": tuple(choices) if choices is not None else None,
-            "low": low, "high": high}
+            "low": low, "high": high, "affects_results": affects_results}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -199,6 +203,23 @@ class Config:
         """Plain JSON-ready values (tuples become lists)."""
         return {k: list(v) if isinstance(v, tuple) else v
                 for k, v in dataclasses.asdict(self).items()}
+
+    def cache_spec(self, exclude: Sequence[str] = ()) -> dict[str, Any]:
+        """The fields that can change a result, as JSON-ready values: what a cache key holds.
+
+        Every field counts unless it was declared ``affects_results=False``; ``exclude`` drops
+        fields that a caller keys in another way (e.g. one run of a sweep keys its own seed
+        instead of the sweep's list of seeds). Unknown names in ``exclude`` are an error, so a
+        renamed field cannot silently stay in a key.
+        """
+        names = self.field_names()
+        unknown = [n for n in exclude if n not in names]
+        if unknown:
+            raise KeyError(f"cache_spec(exclude=...): {unknown} are not fields of "
+                           f"{type(self).__name__}")
+        keep = {f.name for f in dataclasses.fields(self)
+                if f.metadata.get("affects_results", True) and f.name not in exclude}
+        return {k: v for k, v in self.to_dict().items() if k in keep}
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)

@@ -25,9 +25,8 @@ profile = "default"
 params = {}
 
 # %%
-from ipta.notebook import setup
-from ipta.theory import TheoryConfig
-cfg = setup(TheoryConfig, profile, params)
+from ipta.theory import chapter
+cfg = chapter.setup(profile, params)
 
 # %% [markdown]
 # ## How we read the equations
@@ -86,15 +85,8 @@ cfg = setup(TheoryConfig, profile, params)
 # exact $p(y\mid x)$. All settings train together in one batch; the result is cached on disk.
 
 # %%
-from ipta.identifiability import (plot_cosines, plot_diversity, plot_probe_heatmaps, plot_r2,
-                                  r2_table, run_sweep)
-arrays, meta = run_sweep(cfg)
-print(f"|Z| = {meta['n_configs']} configurations, |X| = {meta['n_contexts']} contexts, "
-      f"|Y| = {meta['n_tokens']} tokens, width d = {meta['width']}, "
-      f"{len(arrays['eps'])} trained settings")
-print("graph edges:", meta["edges"])
-print(f"KL to the exact optimum, E_p(x): max over settings {arrays['kl'].max():.1e}; "
-      f"worst single context {arrays['kl_max'].max():.1e} nats")
+res = chapter.run(cfg)
+print(chapter.describe(res))
 
 # %% [markdown]
 # ## Did training reach the optimum?
@@ -107,9 +99,7 @@ print(f"KL to the exact optimum, E_p(x): max over settings {arrays['kl'].max():.
 
 # %%
 import matplotlib.pyplot as plt
-plt.figure(figsize=(5, 3))
-plt.semilogy(arrays["kl_curve"])
-plt.xlabel("step"); plt.ylabel("mean KL(p || q), all settings")
+fig = chapter.figure_kl_curve(res)
 plt.show()
 
 # %% [markdown]
@@ -120,11 +110,11 @@ plt.show()
 # reference points, $u=p(\mathbf z\mid x)$ and $u=$ the one-hot of the posterior's mode.
 
 # %%
-fig = plot_r2(arrays)
+fig = chapter.figure_r2(res)
 plt.show()
 
 # %%
-table = r2_table(arrays)
+table = chapter.table_r2(res)
 table
 
 # %% [markdown]
@@ -132,19 +122,10 @@ table
 # how much of the gap is approximation rather than extrapolation to unseen contexts.
 
 # %%
-r2_table(arrays, key="r2_exact_insample")
+chapter.table_r2(res, key="r2_exact_insample")
 
 # %%
-import numpy as np
-from scipy.stats import spearmanr
-log_i = meta["features"].index("log_posterior")
-for t in np.unique(arrays["token_noise"])[::-1]:
-    sel = arrays["token_noise"] == t
-    rho = spearmanr(arrays["eps"][sel], arrays["r2_trained"][sel, log_i]).statistic
-    wins = np.bincount(arrays["r2_trained"][sel].argmax(1), minlength=3)
-    print(f"token noise {t:g}: Spearman(eps, held-out R² of log-posterior) = {rho:+.2f} "
-          "(the theorem predicts < 0); best u in how many settings: "
-          + ", ".join(f"{f} {n}" for f, n in zip(meta["features"], wins)))
+print(chapter.reading_theorem(res))
 
 # %% [markdown]
 # **Reading.** Three regularities show up in every graph we drew.
@@ -183,12 +164,9 @@ for t in np.unique(arrays["token_noise"])[::-1]:
 # log-posteriors. Both need rank $|\mathcal Z|$.
 
 # %%
-fig = plot_diversity(arrays, meta["n_configs"])
+fig = chapter.figure_diversity(res)
 plt.show()
-for name in ("token", "context"):
-    ranks = arrays[f"{name}_rank"]
-    print(f"{name} side: rank {ranks.min()}..{ranks.max()} (need {meta['n_configs']}), "
-          f"condition number {arrays[f'{name}_cond'].min():.3g}..{arrays[f'{name}_cond'].max():.3g}")
+print(chapter.reading_diversity(res))
 
 # %% [markdown]
 # With a context of $M$ bits, $\log p(\mathbf z\mid x)$ is an affine function of the bits of $x$
@@ -205,15 +183,10 @@ for name in ("token", "context"):
 # that all differences for the same $k$ are parallel.
 
 # %%
-eps_rank = arrays["eps"].argsort()
-n_low = max(1, len(eps_rank) // 4)
-settings = {"least invertible quarter": np.isin(np.arange(len(eps_rank)), eps_rank[-n_low:]),
-            "most invertible quarter": np.isin(np.arange(len(eps_rank)), eps_rank[:n_low])}
-fig = plot_cosines(arrays, settings)
+quarters = chapter.invertibility_quarters(res)
+fig = chapter.figure_cosines(res, quarters)
 plt.show()
-for title, mask in settings.items():
-    print(f"{title}: mean cosine same concept {arrays['cos_same'][mask].mean():+.3f}, "
-          f"different concepts {arrays['cos_cross'][mask].mean():+.3f}")
+print(chapter.reading_cosines(res, quarters))
 
 # %% [markdown]
 # **Reading.** The same-concept cosines are no more concentrated near one than the
@@ -235,17 +208,9 @@ for title, mask in settings.items():
 # matrix up to scale.
 
 # %%
-least, most = int(eps_rank[-1]), int(eps_rank[0])
-fig = plot_probe_heatmaps(arrays, {f"eps = {arrays['eps'][least]:.3f}": least,
-                                   f"eps = {arrays['eps'][most]:.4f}": most})
+fig = chapter.figure_probe_heatmaps(res, chapter.extreme_settings(res))
 plt.show()
-k = arrays["probe_vs_A"].shape[1]
-off = ~np.eye(k, dtype=bool)
-for key in ("probe_vs_A", "probe_vs_pairs"):
-    m = arrays[key]
-    print(f"{key}: mean diagonal {np.diagonal(m, axis1=1, axis2=2).mean():.3f}, "
-          f"mean |off-diagonal| {np.abs(m[:, off]).mean():.3f}, "
-          f"mean ||M - I||_F {np.linalg.norm(m - np.eye(k), axis=(1, 2)).mean():.3f}")
+print(chapter.reading_probes(res))
 
 # %% [markdown]
 # **Reading.** The diagonal is larger than the off-diagonal in both versions, so probes do

@@ -52,9 +52,8 @@ profile = "default"
 params = {}
 
 # %%
-from ipta.notebook import setup
-from ipta.simulations import SimulationConfig
-cfg = setup(SimulationConfig, profile, params)
+from ipta.simulations import chapter
+cfg = chapter.setup(profile, params)
 
 # %%
 import time
@@ -62,12 +61,10 @@ import time
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from ipta.simulations import plot_figure2, plot_training_loss, simulate, summary_table
-
 start = time.perf_counter()
-runs, loss_ST = simulate(cfg)
+res = chapter.run(cfg)
 wall = time.perf_counter() - start
-print(f"{len(runs)} runs; this cell took {wall:.0f} s (training and probing; "
+print(f"{len(res.runs)} runs; this cell took {wall:.0f} s (training and probing; "
       f"near 0 when the cached result is reused)")
 
 # %% [markdown]
@@ -79,11 +76,10 @@ print(f"{len(runs)} runs; this cell took {wall:.0f} s (training and probing; "
 # near zero is a network that has learned the task; one still falling would gain from more steps.
 
 # %%
-fig = plot_training_loss(runs, loss_ST)
+fig = chapter.figure_training_loss(res)
 plt.show()
-excess = (runs.final_loss - runs.loss_floor).groupby([runs.panel, runs.n_latents]).mean()
 print("final loss minus floor (nats), mean over runs, by panel and K:")
-display(excess.round(3).to_frame("excess_loss"))
+display(chapter.table_excess_loss(res))
 
 # %% [markdown]
 # ## Figure 2, reproduced
@@ -94,7 +90,7 @@ display(excess.round(3).to_frame("excess_loss"))
 # the map is invertible). The dashed line is the exact ceiling for any probe of the masked input.
 
 # %%
-fig = plot_figure2(runs)
+fig = chapter.figure_2(res)
 plt.show()
 
 # %% [markdown]
@@ -104,8 +100,7 @@ plt.show()
 # `bayes_masked` the exact ceiling drawn dashed above.
 
 # %%
-table = summary_table(runs)
-display(table.round(3))
+display(chapter.table_summary(res).round(3))
 
 # %% [markdown]
 # ## What the networks' training adds
@@ -114,13 +109,9 @@ display(table.round(3))
 # panel, and how far the trained network stays below the exact ceiling.
 
 # %%
-gaps = runs.assign(over_untrained=runs.trained - runs.untrained, over_raw=runs.trained - runs.raw,
-                   below_ceiling=runs.bayes_masked - runs.trained)
-display(gaps.groupby(["panel", "graph"])[["over_untrained", "over_raw", "below_ceiling",
-                                         "final_loss"]].mean().round(3))
-left = table[table.panel == "left"]
-corr = left[["trained_mean", "posterior_concentration"]].corr().iloc[0, 1]
-print(f"left panel: correlation between trained accuracy and posterior concentration = {corr:.2f}")
+display(chapter.table_gaps(res))
+print("left panel: correlation between trained accuracy and posterior concentration = "
+      f"{chapter.left_correlation(res):.2f}")
 
 # %% [markdown]
 # ## Reading the curves
@@ -128,19 +119,7 @@ print(f"left panel: correlation between trained accuracy and posterior concentra
 # The sentences below are computed from this run, so they stay true when the parameters change.
 
 # %%
-right = runs[runs.panel == "right"]
-by_k = right.groupby("n_latents")[["trained", "untrained", "raw", "bayes_masked"]].mean()
-k_lo, k_hi = by_k.index.min(), by_k.index.max()
-gap_right = (right.trained - right.untrained).mean()
-left_gap = (left.trained_mean - left.untrained_mean).abs().max()
-display(Markdown(
-    f"- Left panel: trained accuracy and posterior concentration correlate at {corr:.2f}; the "
-    f"trained and untrained lines differ by at most {left_gap:.3f} at any m.\n"
-    f"- Right panel: trained accuracy goes from {by_k.trained[k_lo]:.3f} at K = {k_lo} to "
-    f"{by_k.trained[k_hi]:.3f} at K = {k_hi} (exact ceiling {by_k.bayes_masked[k_hi]:.3f}); "
-    f"the untrained network goes from {by_k.untrained[k_lo]:.3f} to {by_k.untrained[k_hi]:.3f}, "
-    f"the raw bits from {by_k.raw[k_lo]:.3f} to {by_k.raw[k_hi]:.3f}.\n"
-    f"- Trained minus untrained, averaged over the right panel's runs: {gap_right:+.3f}."))
+display(Markdown(chapter.reading(res)))
 
 # %% [markdown]
 # **What agrees with the paper.** On the chain, probe accuracy climbs as observed variables are

@@ -30,9 +30,8 @@ profile = "default"
 params = {}
 
 # %%
-from ipta.notebook import setup
-from ipta.probing import ProbingConfig
-cfg = setup(ProbingConfig, profile, params)
+from ipta.probing import chapter
+cfg = chapter.setup(profile, params)
 
 # %% [markdown]
 # ## The concept sets
@@ -44,21 +43,17 @@ cfg = setup(ProbingConfig, profile, params)
 # offline libraries (verb, noun and adjective inflections from `lemminflect`, capitals from
 # `countryinfo`, month, weekday, country and language names in four languages from the Unicode
 # CLDR data in `babel`) and, for derivations, sizes, colours, parts, gender pairs and rarer
-# synonyms, from short word lists written for this project (`ipta/concept_data.py`). The table
+# synonyms, from short word lists written for this project (`ipta/lm/concept_data.py`). The table
 # counts pairs per concept; the paper's files keep duplicated lines and identical pairs, which
 # the authors did not filter and neither do we in paper mode.
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
-from ipta.probing_chapter import run_probing, summary_table, plot_cos_heatmaps
-
-run = run_probing(cfg)
-for note in run.notes:
+res = chapter.run(cfg)
+for note in res.notes:
     display(Markdown(f"**Note.** {note}"))
-counts = pd.concat({s: pd.DataFrame(r).set_index("concept") for s, r in run.reports.items()},
-                   axis=1)
-counts
+chapter.table_counts(res)
 
 # %% [markdown]
 # ## Paper mode: Figure 3
@@ -70,9 +65,7 @@ counts
 
 # %%
 import matplotlib.pyplot as plt
-some_set = next(iter(run.names))
-fig = plot_cos_heatmaps({f"{m} · {s} pairs · C={res['C']:g}": res["M"]
-                         for (m, s), res in run.paper.items()}, run.names[some_set])
+fig = chapter.figure_paper_heatmaps(res)
 plt.show()
 
 # %% [markdown]
@@ -102,13 +95,12 @@ plt.show()
 # pseudo-inverse). Means and standard deviations are over seeds.
 
 # %%
-table = summary_table(run)
+table = chapter.table_summary(res)
 pd.set_option("display.max_rows", 200)
 table
 
 # %%
-from ipta.probing_chapter import plot_c_sweep
-plot_c_sweep(table)
+chapter.figure_c_sweep(table)
 plt.show()
 
 # %% [markdown]
@@ -116,10 +108,7 @@ plt.show()
 # colour scale; the held-out fit and the weak penalty are the only differences):
 
 # %%
-c_max = max(cfg.C_sweep)
-fig = plot_cos_heatmaps({f"{m} · {s} pairs · held out · C={c_max:g}": Ms[c_max]
-                         for (m, s), Ms in run.rigorous_M.items()}, run.names[some_set],
-                        vmin=-1.0, vmax=1.0)
+fig = chapter.figure_rigorous_heatmaps(res, cfg)
 plt.show()
 
 # %% [markdown]
@@ -130,8 +119,7 @@ plt.show()
 # measured on this machine (uncached forward passes of single words, model load excluded).
 
 # %%
-from ipta.probing_chapter import closing_summary
-display(closing_summary(table, run, cfg))
+display(chapter.table_closing(table, res, cfg))
 
 # %% [markdown]
 # The paper reports, for Pythia, Llama and DeepSeek models, heatmaps whose diagonal is close to

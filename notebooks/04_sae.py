@@ -26,9 +26,8 @@ profile = "default"
 params = {}
 
 # %%
-from ipta.notebook import setup
-from ipta.sae_experiment import SAEConfig
-cfg = setup(SAEConfig, profile, params)
+from ipta.sae import chapter
+cfg = chapter.setup(profile, params)
 
 # %% [markdown]
 # ## What is trained
@@ -73,10 +72,8 @@ cfg = setup(SAEConfig, profile, params)
 # objective of the main text.
 
 # %%
-from ipta.sae_experiment import run_experiment, summary_table
-results = run_experiment(cfg)
-concepts = results["concepts"]
-print(f"{len(concepts.names)} concepts, {len(concepts.reps_ND)} words, pairs from: {concepts.source}")
+res = chapter.run(cfg)
+print(res.describe())
 
 # %% [markdown]
 # ## How the runs are scored
@@ -96,8 +93,7 @@ print(f"{len(concepts.names)} concepts, {len(concepts.reps_ND)} words, pairs fro
 # correlation per concept, its mean, and coverage@0.5 (share of concepts above 0.5).
 
 # %%
-own = summary_table(results["main"])
-own.round(3)
+chapter.table_summary(res.main).round(3)
 
 # %% [markdown]
 # ## Table 2, side by side
@@ -107,9 +103,7 @@ own.round(3)
 # SmolLM2-135M on a small offline corpus, so only the ordering of the variants can be compared.
 
 # %%
-from ipta.sae_experiment import table2
-t2 = table2(results["main"], concepts)
-t2.round(3)
+chapter.table_2(res).round(3)
 
 # %% [markdown]
 # The paper's coverage values do not fit 27 concepts: 10.7 %, 7.1 %, 89.3 % and 96.4 % are
@@ -118,14 +112,7 @@ t2.round(3)
 # coverages would be the ones in our last table row.
 
 # %%
-from ipta import sae_metrics
-from ipta.sae_experiment import PAPER_COVERAGE, PAPER_MEAN, PAPER_TABLE2
-implied = sae_metrics.coverage_implied_rows(dict(zip(["top-k", "batch-top-k", "p-annealing", "structured"], PAPER_COVERAGE)))
-print("row counts consistent with the paper's coverages (n <= 40):", list(implied))
-for j, name in enumerate(["top-k", "batch-top-k", "p-annealing", "structured"]):
-    column = [row[j] for row in PAPER_TABLE2.values()]
-    print(f"{name:12s} concepts > 0.5: {sae_metrics.count_above(column)}/27, "
-          f"with the average row: {sae_metrics.count_above(column + [PAPER_MEAN[j]])}/28")
+print(chapter.paper_rows_check())
 
 # %% [markdown]
 # ## Matched sparsity
@@ -136,21 +123,20 @@ for j, name in enumerate(["top-k", "batch-top-k", "p-annealing", "structured"]):
 # set to the structured SAE's L0 on held-out tokens.
 
 # %%
-summary_table(results["main"] + results["matched"]).round(3)
+chapter.table_summary(res.main + res.matched).round(3)
 
 # %% [markdown]
 # ## Reconstruction over training (Figure 6) and at the end (Figure 4b)
 
 # %%
 import matplotlib.pyplot as plt
-from ipta.sae_experiment import VARIANT_LABELS, plot_curves, plot_final_mse
-plot_curves(results["main"], ("pairs_mse", "val_mse", "val_l0"),
-            lambda r: f"{VARIANT_LABELS[r.variant]} (seed {r.seed})",
-            "Figure 6: validation MSE over steps (left: the paper's word-pair inputs)")
+chapter.figure_curves(res.main, ("pairs_mse", "val_mse", "val_l0"),
+                      lambda r: f"{chapter.VARIANT_LABELS[r.variant]} (seed {r.seed})",
+                      "Figure 6: validation MSE over steps (left: the paper's word-pair inputs)")
 plt.show()
 
 # %%
-plot_final_mse(results["main"], results["matched"])
+chapter.figure_final_mse(res)
 plt.title("Figure 4b: final reconstruction error per variant")
 plt.show()
 
@@ -161,10 +147,10 @@ plt.show()
 # exactly the p-annealing run.
 
 # %%
-plot_curves(results["ablation"], ("val_mse", "mean_pcc", "coverage"),
-            lambda r: f"alpha = {r.alpha:g}", "Figure 7: alpha ablation")
+chapter.figure_curves(res.ablation, ("val_mse", "mean_pcc", "coverage"),
+                      lambda r: f"alpha = {r.alpha:g}", "Figure 7: alpha ablation")
 plt.show()
-summary_table(results["ablation"]).round(3)
+chapter.table_summary(res.ablation).round(3)
 
 # %% [markdown]
 # ## Reading the results
@@ -179,10 +165,4 @@ summary_table(results["ablation"]).round(3)
 # the top-k baselines are the controls that keep this honest.
 
 # %%
-for r in results["main"] + results["matched"]:
-    f = r.final
-    print(f"{VARIANT_LABELS[r.variant]:12s} k={r.k:<4d} seed={r.seed}  mean PCC {f['mean_pcc']:.3f}  "
-          f"coverage {f['coverage']:.1%}  val MSE {f['val_mse']:.4g}  FVU {f['val_fvu']:.3f}  "
-          f"L0 {f['val_l0']:.1f}  dead {f['val_dead']:.1%}")
-print("paper (mean PCC / coverage):", dict(zip(["top-k", "batch-top-k", "p-annealing", "structured"],
-                                               zip(PAPER_MEAN, PAPER_COVERAGE))))
+print(chapter.reading_runs(res))

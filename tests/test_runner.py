@@ -21,6 +21,9 @@ class FixtureConfig(Config):
     PROFILES = {"smoke": {"n": 1}}
 
 
+Config = FixtureConfig  # this test module stands in for a chapter module
+
+
 NOTEBOOK = textwrap.dedent('''\
     # %% [markdown]
     # # Fixture
@@ -46,7 +49,7 @@ def project(tmp_path, monkeypatch):
     (tmp_path / "_config.yml").write_text("title: fixture\n")
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "99_fixture.py").write_text(NOTEBOOK)
-    monkeypatch.setitem(chapters.CHAPTERS, "99_fixture", f"{__name__}:FixtureConfig")
+    monkeypatch.setitem(chapters.CHAPTERS, "99_fixture", __name__)
     return tmp_path
 
 

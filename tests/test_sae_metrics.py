@@ -1,10 +1,10 @@
-"""Specification of ipta.sae_metrics: hand-computed reconstruction metrics and the H.2 metric."""
+"""Specification of ipta.sae.metrics: hand-computed reconstruction metrics and the H.2 metric."""
 
 import numpy as np
 import pytest
 
-from ipta import sae_metrics as m
-from ipta.sae_experiment import PAPER_COVERAGE, PAPER_MEAN, PAPER_TABLE2
+from ipta.sae import metrics as m
+from ipta.sae.chapter import PAPER_COVERAGE, PAPER_MEAN, PAPER_TABLE2
 
 
 def test_mse_and_fvu_on_a_hand_computed_case():

@@ -1,10 +1,10 @@
-"""Specification of ipta.sae_train: the one training loop, its checkpoints and exact resume."""
+"""Specification of ipta.sae.train: the one training loop, its checkpoints and exact resume."""
 
 import pytest
 import torch
 
-from ipta.sae import SparseAutoencoder
-from ipta.sae_train import train_sae
+from ipta.sae.model import SparseAutoencoder
+from ipta.sae.train import train_sae
 
 HPARAMS = {"topk": {"k": 2}, "batchtopk": {"k": 2},
            "panneal": {"anneal_start": 4, "anneal_end": 18, "n_updates": 4, "sparsity_warmup": 3},

@@ -1,0 +1,325 @@
+"""The LLM-probing chapter (notebook ``03_llm_probing``): Figure 3 and appendix J, every model x
+concept set x mode, with the rigorous mode's controls.
+
+Like every chapter module: :class:`Config`, :func:`setup`, :func:`run` returning a
+:class:`Result`, then tables (``table_*``) and figures (``figure_*``). The probe arithmetic lives
+in :mod:`ipta.probing.probes`; representations come from :mod:`ipta.lm`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ipta.cache import get_or_compute
+from ipta.config import Config as BaseConfig
+from ipta.config import ConfigError, param
+from ipta.lm.concepts import (CONCEPT_NAMES, SOURCES, ConceptDataError, ConceptSet,
+                              load_concept_set, paper_set_available)
+from ipta.probing.probes import PAPER_C, PairReps, paper_mode, rigorous_mode
+
+
+@dataclass(frozen=True)
+class Config(BaseConfig):
+    """Parameters of the LLM-probing chapter (notebooks/03_llm_probing.py)."""
+
+    models: tuple[str, ...] = param(("smollm2-135m", "gemma3-270m"),
+                                    "models: embedded short names, Hugging Face ids or local "
+                                    "folders ('tiny:llama' = a random tiny model, for tests)")
+    concept_sources: tuple[str, ...] = param(("embedded", "paper"),
+                                             "concept sets; 'paper' is skipped with a note when "
+                                             "its files cannot be had", choices=SOURCES)
+    word_pairs_dir: str | None = param(None, "folder of the paper's 27 word-pair files (else "
+                                             "$IPTA_WORD_PAIRS_DIR, else the pinned download)",
+                                       affects_results=False)  # the files' checksums are keyed
+    concepts: tuple[str, ...] = param((), "concepts to use (empty = all 27)",
+                                      choices=CONCEPT_NAMES)
+    layer: int = param(-1, "index into hidden_states (-1 = after the final norm, the paper's)")
+    position: Literal["last", "mean"] = param("last", "token read: last sub-token (paper) or mean")
+    template: str | None = param(None, "prompt around each word, with '{word}' (None = alone)")
+    revision: str | None = param(None, "hub revision of the model(s)")
+    modes: tuple[str, ...] = param(("paper", "rigorous"), "which protocols to run",
+                                   choices=("paper", "rigorous"))
+    C: float = param(PAPER_C, "inverse L2 strength of the probe in paper mode", low=1e-8)
+    C_sweep: tuple[float, ...] = param((1e-4, 1e-2, 1.0, 1e2),
+                                       "values of C in rigorous mode", low=1e-8)
+    seeds: tuple[int, ...] = param((0, 1, 2), "seeds of the train/test splits (rigorous mode)",
+                                   low=0)
+    test_fraction: float = param(0.3, "share of each concept's pairs held out", low=0.05,
+                                 high=0.8)
+    max_iter: int = param(500, "lbfgs iterations of the probe (the authors': 500)", low=10)
+    device: str = param("auto", "device for the forward passes (auto, cpu, cuda, mps)",
+                        affects_results=False)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = param("auto", "model dtype")
+    batch_size: int = param(64, "words per forward pass", low=1, affects_results=False)
+
+    PROFILES = {
+        "smoke": {"models": ("tiny:llama",), "concept_sources": ("embedded",),
+                  "concepts": ("verb-3pSg", "noun-plural", "male-female", "country-capital",
+                               "English-French"),
+                  "C_sweep": (1e-4, 1.0), "seeds": (0, 1)},
+        "paper": {"seeds": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+                  "C_sweep": (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2)},
+    }
+
+    def validate(self) -> None:
+        if not self.models:
+            raise ConfigError("parameter 'models': give at least one model")
+        if not self.concept_sources or not self.modes:
+            raise ConfigError("parameters 'concept_sources' and 'modes' must not be empty")
+        if self.template is not None and "{word}" not in self.template:
+            raise ConfigError(f"parameter 'template': {self.template!r} lacks '{{word}}'")
+        if self.concepts and len(self.concepts) < 2:
+            raise ConfigError("parameter 'concepts': need at least two concepts for a matrix")
+
+
+def setup(profile: str = "default", params: Mapping[str, Any] | None = None,
+          show: bool = True) -> Config:
+    """The chapter's validated settings, shown as the page's first output."""
+    from ipta.notebook import setup as show_settings
+
+    return show_settings(Config, profile, params, show)
+
+
+def pair_representations(concepts: ConceptSet, model: str, cfg: Config,
+                         loaded=None, progress: bool = True) -> PairReps:
+    """Run every distinct word of the set through the model once (cached) and gather the pairs."""
+    from ipta.lm.activations import cached_word_representations
+
+    words = list(dict.fromkeys(w for n in concepts.names for p in concepts.pairs[n] for w in p))
+    reps_ND = cached_word_representations(
+        model, words, revision=cfg.revision, layer=cfg.layer, position=cfg.position,
+        template=cfg.template, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size,
+        progress=progress, loaded=loaded)
+    row = {w: i for i, w in enumerate(words)}
+    base = tuple(reps_ND[[row[b] for b, _ in concepts.pairs[n]]] for n in concepts.names)
+    target = tuple(reps_ND[[row[t] for _, t in concepts.pairs[n]]] for n in concepts.names)
+    return PairReps(concepts.names, base, target)
+
+
+@dataclass
+class Result:
+    """Everything the chapter shows: per (model, set) the paper result and the rigorous rows."""
+
+    paper: dict[tuple[str, str], dict] = field(default_factory=dict)
+    rigorous_rows: list[dict] = field(default_factory=list)
+    rigorous_M: dict[tuple[str, str], dict[float, np.ndarray]] = field(default_factory=dict)
+    names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    reports: dict[str, list[dict]] = field(default_factory=dict)
+    throughput: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def available_sets(cfg: Config) -> tuple[dict, list[str]]:
+    """The concept sets asked for that can be had, and a note for each that cannot."""
+    sets, notes = {}, []
+    for source in cfg.concept_sources:
+        if source == "paper" and not paper_set_available(cfg.word_pairs_dir):
+            notes.append("The paper's word pairs were not found (set $IPTA_WORD_PAIRS_DIR or the "
+                         "parameter word_pairs_dir); only our embedded set is shown.")
+            continue
+        try:
+            concept_set = load_concept_set(source, cfg.word_pairs_dir)
+        except ConceptDataError as e:
+            notes.append(f"Concept set {source!r} unavailable: {e}")
+            continue
+        sets[source] = concept_set.subset(cfg.concepts) if cfg.concepts else concept_set
+    return sets, notes
+
+
+def measure_throughput(loaded: tuple[Any, Any], words: list[str], cfg: Config,
+                       n: int = 64) -> float:
+    """Words per second of uncached extraction on the first ``n`` words (model load excluded)."""
+    from ipta.lm.activations import word_representations
+
+    sample = words[:n]
+    start = time.perf_counter()
+    word_representations(*loaded, sample, layer=cfg.layer, position=cfg.position,
+                         template=cfg.template, batch_size=cfg.batch_size, progress=False)
+    return len(sample) / (time.perf_counter() - start)
+
+
+def _reps_spec(reps: PairReps) -> dict:
+    """The representations themselves as cache-key material (keyed by their bytes)."""
+    return {"names": reps.names, "base": list(reps.base), "target": list(reps.target)}
+
+
+def _cached_paper(reps: PairReps, cfg: Config) -> dict:
+    """paper_mode through the cache: the fits are redone only when their inputs change."""
+
+    def compute():
+        res = paper_mode(reps, cfg.C, cfg.max_iter)
+        return ({k: v for k, v in res.items() if isinstance(v, np.ndarray)},
+                {k: v for k, v in res.items() if not isinstance(v, np.ndarray)})
+
+    spec = {"reps": _reps_spec(reps), "C": cfg.C, "max_iter": cfg.max_iter}
+    arrays, meta = get_or_compute("probing_paper", spec, compute, code=("ipta.probing.probes",))
+    return {**arrays, **meta}
+
+
+def _cached_rigorous(reps: PairReps, cfg: Config):
+    """rigorous_mode through the cache (rows in meta, seed-mean matrices as arrays)."""
+
+    def compute():
+        rows, mean_M = rigorous_mode(reps, cfg.C_sweep, cfg.seeds, cfg.test_fraction,
+                                     cfg.max_iter)
+        return {f"M_{i}": mean_M[C] for i, C in enumerate(cfg.C_sweep)}, {"rows": rows}
+
+    spec = {"reps": _reps_spec(reps), "C_sweep": cfg.C_sweep, "seeds": cfg.seeds,
+            "test_fraction": cfg.test_fraction, "max_iter": cfg.max_iter}
+    arrays, meta = get_or_compute("probing_rigorous", spec, compute,
+                                  code=("ipta.probing.probes",))
+    rows = [{k: (np.nan if v is None else v) for k, v in r.items()} for r in meta["rows"]]
+    return rows, {C: arrays[f"M_{i}"] for i, C in enumerate(cfg.C_sweep)}
+
+
+class _LazyModel:
+    """Loads a model on first use and keeps it: extraction and the throughput measurement
+    share one load, and a fully cached run loads nothing it does not measure."""
+
+    def __init__(self, name: str, cfg: Config):
+        self.name, self.cfg, self.loaded = name, cfg, None
+
+    def __call__(self) -> tuple[Any, Any]:
+        from ipta.lm.models import load_model
+
+        if self.loaded is None:
+            self.loaded = load_model(self.name, revision=self.cfg.revision,
+                                     device=self.cfg.device, dtype=self.cfg.dtype)
+        return self.loaded
+
+
+def run(cfg: Config, throughput: bool = True, progress: bool = True) -> Result:
+    """All models x available concept sets x modes of ``cfg``; each model is loaded at most once."""
+    res = Result()
+    sets, res.notes = available_sets(cfg)
+    for source, concept_set in sets.items():
+        res.names[source] = concept_set.names
+        res.reports[source] = concept_set.report()
+    for model in cfg.models:
+        loader = _LazyModel(model, cfg)
+        for source, concept_set in sets.items():
+            reps = pair_representations(concept_set, model, cfg, loaded=loader,
+                                        progress=progress)
+            if "paper" in cfg.modes:
+                res.paper[model, source] = _cached_paper(reps, cfg)
+            if "rigorous" in cfg.modes:
+                rows, mean_M = _cached_rigorous(reps, cfg)
+                res.rigorous_rows += [{"model": model, "set": source, **r} for r in rows]
+                res.rigorous_M[model, source] = mean_M
+        if throughput and sets:
+            first = next(iter(sets.values()))
+            words = list(dict.fromkeys(w for n in first.names for p in first.pairs[n] for w in p))
+            res.throughput[model] = measure_throughput(loader(), words, cfg)
+        del loader  # free the model before the next one loads
+    return res
+
+
+def table_counts(res: Result) -> "pandas.DataFrame":
+    """Pairs per concept in each concept set (with duplicates and identical pairs)."""
+    import pandas as pd
+
+    return pd.concat({s: pd.DataFrame(r).set_index("concept") for s, r in res.reports.items()},
+                     axis=1)
+
+
+def table_summary(res: Result):
+    """One row per model, set, mode, matrix kind and C: metrics as mean and sd over seeds."""
+    import pandas as pd
+
+    paper_rows = [{"model": m, "set": s, "mode": "paper", "kind": "probe", "C": r["C"],
+                   "diag": r["diag"], "offdiag_abs": r["offdiag_abs"],
+                   "diag_is_row_max": r["diag_is_row_max"],
+                   "frobenius_gap": r["frobenius_gap"]}
+                  for (m, s), r in res.paper.items()]
+    table = pd.DataFrame(paper_rows)
+    if res.rigorous_rows:
+        rig = pd.DataFrame(res.rigorous_rows).assign(mode="rigorous")
+        metrics = [c for c in ("diag", "offdiag_abs", "diag_is_row_max", "frobenius_gap",
+                               "heldout_accuracy") if c in rig]
+        grouped = rig.groupby(["model", "set", "mode", "kind", "C"], dropna=False, sort=False)
+        agg = grouped[metrics].agg(["mean", "std"])
+        agg.columns = [f"{a}" if b == "mean" else f"{a} sd" for a, b in agg.columns]
+        table = pd.concat([table, agg.reset_index()], ignore_index=True)
+    metrics = [c for c in table.columns if c not in ("model", "set", "mode", "kind", "C")]
+    return table.round({c: 3 for c in metrics})
+
+
+def figure_cos_heatmaps(matrices: dict[str, np.ndarray], names: tuple[str, ...], ncols: int = 2,
+                      vmin: float = 0.0, vmax: float = 1.0):
+    """Heatmaps of cos(a_i, w_j) laid out like Figure 3 (coolwarm, rows a_i, columns w_j)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    n = len(matrices)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    size = 3.0 + 0.22 * len(names)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax, (title, M_KK) in zip(axes.flat, matrices.items()):
+        sns.heatmap(M_KK, ax=ax, cmap="coolwarm", vmin=vmin, vmax=vmax, square=True,
+                    xticklabels=names, yticklabels=names, cbar_kws={"shrink": 0.6})
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("probe weight $w_j$")
+        ax.set_ylabel("concept direction $a_i$")
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def figure_paper_heatmaps(res: Result):
+    """Figure 3 as the authors compute it: one heatmap per model and concept set (paper mode)."""
+    names = res.names[next(iter(res.names))]
+    return figure_cos_heatmaps({f"{m} · {s} pairs · C={r['C']:g}": r["M"]
+                                for (m, s), r in res.paper.items()}, names)
+
+
+def figure_rigorous_heatmaps(res: Result, cfg: Config):
+    """The rigorous mode's seed-mean heatmaps at the largest C, on a -1..1 colour scale."""
+    names = res.names[next(iter(res.names))]
+    c_max = max(cfg.C_sweep)
+    return figure_cos_heatmaps({f"{m} · {s} pairs · held out · C={c_max:g}": Ms[c_max]
+                                for (m, s), Ms in res.rigorous_M.items()}, names,
+                               vmin=-1.0, vmax=1.0)
+
+
+def figure_c_sweep(table):
+    """Mean diagonal and mean |off-diagonal| against C, per model and set, with the null."""
+    import matplotlib.pyplot as plt
+
+    rig = table[(table["mode"] == "rigorous") & table["kind"].isin(["probe", "permuted-label null"])]
+    groups = list(rig.groupby(["model", "set"], sort=False))
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.4), squeeze=False)
+    for ax, ((model, source), g) in zip(axes.flat, groups):
+        for kind, style in (("probe", "-o"), ("permuted-label null", ":x")):
+            part = g[g["kind"] == kind].sort_values("C")
+            for metric, colour in (("diag", "C3"), ("offdiag_abs", "C0")):
+                ax.errorbar(part["C"], part[metric], yerr=part[f"{metric} sd"], fmt=style,
+                            color=colour, label=f"{kind}: {metric}", capsize=2)
+        ax.set_xscale("log")
+        ax.set_xlabel("C (inverse L2 strength)")
+        ax.set_title(f"{model} · {source}", fontsize=9)
+        ax.set_ylim(-0.2, 1.05)
+    axes.flat[0].set_ylabel("cosine")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def table_closing(table, res: Result, cfg: Config):
+    """Paper mode, rigorous probe at min and max C, and the null at max C; plus throughput."""
+    c_lo, c_hi = min(cfg.C_sweep), max(cfg.C_sweep)
+    keep = ((table["mode"] == "paper")
+            | ((table["kind"] == "probe") & table["C"].isin([c_lo, c_hi]))
+            | ((table["kind"] == "permuted-label null") & (table["C"] == c_hi)))
+    cols = [c for c in ("model", "set", "mode", "kind", "C", "diag", "diag sd", "offdiag_abs",
+                        "diag_is_row_max", "frobenius_gap", "heldout_accuracy") if c in table]
+    out = table.loc[keep, cols].copy()
+    out["words/s"] = out["model"].map(res.throughput).round(0)
+    return out.reset_index(drop=True)

@@ -1,0 +1,147 @@
+"""SAE metrics with written definitions (paper section 5, appendix H.2 and H.3).
+
+Reconstruction and sparsity, for inputs x_n in R^D (n = 1..N), reconstructions xhat_n and codes
+z_n in R^F:
+
+- ``mse``: mean over samples *and* dimensions of (x - xhat)^2, i.e. (1/(N D)) sum ||x_n - xhat_n||^2,
+  in the units of the inputs (the model's activations, not the SAE's normalised units).
+- ``fvu`` (fraction of variance unexplained): sum_n ||x_n - xhat_n||^2 / sum_n ||x_n - xbar||^2,
+  with xbar the mean input over the same N samples; 0 is perfect, 1 is no better than xbar.
+- ``l0``: mean over samples of the number of non-zero codes, (1/N) sum_n #{f : z_nf != 0}.
+- ``dead_fraction``: share of the F features that are zero on every one of the N samples.
+
+The concept metric of appendix H.2: for each concept k a logistic-regression probe is fitted on
+that concept's pair representations (base = 1, target = 0; the one probe fit,
+:func:`ipta.probing.probes.fit_concept_probe`); its logits on N inputs form column k
+of ``logits_NK``. The same inputs go through the SAE; ``exp`` of the codes forms ``feats_NF``.
+Pearson correlations of every concept column with every feature column give a K x F matrix;
+the Hungarian algorithm assigns each concept a distinct feature maximising the total
+correlation. Reported: the assigned PCC per concept, their mean, and coverage@0.5, the share of
+concepts whose assigned PCC exceeds 0.5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+def mse(x_ND: np.ndarray, xhat_ND: np.ndarray) -> float:
+    """Mean squared error per element: (1/(N D)) sum_n ||x_n - xhat_n||^2."""
+    x, xhat = np.asarray(x_ND, np.float64), np.asarray(xhat_ND, np.float64)
+    return float(((x - xhat) ** 2).mean())
+
+
+def fvu(x_ND: np.ndarray, xhat_ND: np.ndarray) -> float:
+    """Fraction of variance unexplained: sum ||x - xhat||^2 / sum ||x - mean(x)||^2."""
+    x, xhat = np.asarray(x_ND, np.float64), np.asarray(xhat_ND, np.float64)
+    total = ((x - x.mean(0)) ** 2).sum()
+    return float(((x - xhat) ** 2).sum() / total) if total > 0 else float("nan")
+
+
+def l0(codes_NF: np.ndarray) -> float:
+    """Mean number of non-zero codes per sample."""
+    return float((np.asarray(codes_NF) != 0).sum(1).mean())
+
+
+def dead_fraction(codes_NF: np.ndarray) -> float:
+    """Share of features that are zero on every sample."""
+    return float(np.mean(~(np.asarray(codes_NF) != 0).any(0)))
+
+
+def pearson_matrix(a_NK: np.ndarray, b_NF: np.ndarray) -> np.ndarray:
+    """Pearson correlation of every column of ``a`` with every column of ``b``: [K, F].
+
+    A constant column (e.g. a feature silent on all inputs) has no defined correlation; it gets 0.
+    """
+    a = np.asarray(a_NK, np.float64)
+    b = np.asarray(b_NF, np.float64)
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    na, nb = np.linalg.norm(a, axis=0), np.linalg.norm(b, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (a.T @ b) / np.outer(na, nb)
+    return np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+@dataclass(frozen=True)
+class ConceptMatch:
+    """Result of the appendix H.2 metric for one SAE."""
+
+    pcc_K: np.ndarray
+    """Assigned Pearson correlation per concept."""
+    feature_K: np.ndarray
+    """The SAE feature assigned to each concept."""
+    threshold: float
+
+    @property
+    def mean_pcc(self) -> float:
+        return float(self.pcc_K.mean())
+
+    @property
+    def coverage(self) -> float:
+        """Share of concepts whose assigned PCC exceeds the threshold (coverage@0.5)."""
+        return float((self.pcc_K > self.threshold).mean())
+
+
+def concept_match(logits_NK: np.ndarray, codes_NF: np.ndarray, threshold: float = 0.5
+                  ) -> ConceptMatch:
+    """Hungarian assignment of concepts to features on Pearson(logits, exp(codes)) (app. H.2).
+
+    Codes are exponentiated in float64 after clipping at 700 (exp overflows beyond ~709); with
+    input-normalised SAEs codes stay far below that.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    feats_NF = np.exp(np.minimum(np.asarray(codes_NF, np.float64), 700.0))
+    r_KF = pearson_matrix(logits_NK, feats_NF)
+    rows, cols = linear_sum_assignment(r_KF, maximize=True)
+    pcc_K = np.zeros(r_KF.shape[0])
+    feature_K = np.full(r_KF.shape[0], -1)
+    pcc_K[rows], feature_K[rows] = r_KF[rows, cols], cols
+    return ConceptMatch(pcc_K=pcc_K, feature_K=feature_K, threshold=threshold)
+
+
+def coverage_implied_rows(coverages: Mapping[str, float], n_max: int = 40
+                          ) -> dict[int, dict[str, float]]:
+    """Row counts n <= ``n_max`` for which every reported coverage is an integer share m / n.
+
+    For each such n, the implied count m per column. Used to check how many rows the paper's
+    coverage@0.5 values were computed over.
+    """
+    found = {}
+    for n in range(1, n_max + 1):
+        counts = {k: round(v * n) for k, v in coverages.items()}
+        if all(abs(counts[k] / n - v) < 5e-4 for k, v in coverages.items()):
+            found[n] = counts
+    return found
+
+
+def count_above(values: Sequence[float], threshold: float = 0.5) -> int:
+    """How many values exceed ``threshold``."""
+    return int(sum(v > threshold for v in values))
+
+
+def evaluate(sae, val_ND: np.ndarray, pairs_ND: np.ndarray, logits_NK: np.ndarray,
+             threshold: float = 0.5) -> dict[str, Any]:
+    """Every metric above for one SAE: reconstruction and sparsity on held-out tokens (``val_*``)
+    and on the word-pair representations (``pairs_*``), and the H.2 concept metric on the pair
+    words (``mean_pcc``, ``coverage``, and per concept ``pcc_K``, ``feature_K``)."""
+    import torch
+
+    device = sae.W_dec_FD.device
+    out: dict[str, Any] = {}
+    with torch.no_grad():
+        for name, x_ND in (("val", val_ND), ("pairs", pairs_ND)):
+            codes = sae.encode(torch.as_tensor(x_ND, dtype=torch.float32, device=device))
+            xhat = sae.decode(codes).cpu().numpy()
+            codes = codes.cpu().numpy()
+            out.update({f"{name}_mse": mse(x_ND, xhat), f"{name}_fvu": fvu(x_ND, xhat),
+                        f"{name}_l0": l0(codes), f"{name}_dead": dead_fraction(codes)})
+    match = concept_match(logits_NK, codes, threshold)
+    out.update(mean_pcc=match.mean_pcc, coverage=match.coverage, pcc_K=match.pcc_K.tolist(),
+               feature_K=match.feature_K.tolist())
+    return out

@@ -1,0 +1,53 @@
+"""Model loading: clear errors for bad names, local folders load, fingerprints track weights."""
+
+import os
+
+import pytest
+
+from ipta.lm.models import EMBEDDED_MODELS, ModelNotFoundError, load_model, model_fingerprint
+from ipta.lm.tiny_models import tiny_model, tiny_tokenizer
+
+
+def test_the_two_embedded_models_are_declared_with_smollm2_first():
+    assert list(EMBEDDED_MODELS) == ["smollm2-135m", "gemma3-270m"]
+
+
+@pytest.mark.parametrize("bad", ["./no/such/folder", "/no/such/abs/path", "a/b/c"])
+def test_missing_local_path_names_itself_and_the_embedded_choices(bad):
+    with pytest.raises(ModelNotFoundError) as err:
+        load_model(bad)
+    assert bad in str(err.value) and "smollm2-135m" in str(err.value)
+
+
+def test_folder_without_config_is_refused_clearly(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="no config.json"):
+        load_model(str(tmp_path))
+
+
+def test_unreachable_hub_id_raises_a_clear_error(monkeypatch):
+    """No hub here (and offline mode forced): a hub id fails with a message naming it."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelNotFoundError, match="EleutherAI/pythia-nonexistent"):
+        load_model("EleutherAI/pythia-nonexistent")
+
+
+@pytest.mark.parametrize("arch", ["gpt_neox", "llama"])
+def test_saved_local_folder_loads_in_eval_mode_with_identical_weights(tmp_path, arch):
+    model = tiny_model(arch)
+    model.save_pretrained(tmp_path)
+    tiny_tokenizer(add_bos=arch == "llama").save_pretrained(tmp_path)
+    loaded, tok = load_model(str(tmp_path), device="cpu")
+    assert not loaded.training and tok("cat")["input_ids"]
+    for (name, p), q in zip(model.state_dict().items(), loaded.state_dict().values()):
+        assert (p == q).all(), name
+
+
+def test_fingerprint_changes_when_local_weights_are_rewritten(tmp_path):
+    tiny_model("llama", seed=0).save_pretrained(tmp_path)
+    before = model_fingerprint(str(tmp_path))
+    st = os.stat(tmp_path / "model.safetensors")
+    os.utime(tmp_path / "model.safetensors", (st.st_atime, st.st_mtime + 10))
+    assert model_fingerprint(str(tmp_path)) != before
+    assert model_fingerprint("org/name", "abc") == "hub:org/name@abc"

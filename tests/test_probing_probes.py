@@ -1,0 +1,107 @@
+"""Paper-mode and rigorous-mode arithmetic on synthetic representations with planted concepts."""
+
+import numpy as np
+import pytest
+
+from ipta.config import ConfigError
+from ipta.probing.chapter import Config as ProbingConfig
+from ipta.probing.probes import (PairReps, concept_directions, fit_pair_probe, frobenius_gap,
+                                 paper_mode, rigorous_mode, split_pairs, summarize)
+
+
+def planted(K=4, D=24, n=40, shift=4.0, noise=1.0, seed=0, aniso=None):
+    """Pairs that differ exactly along unit direction u_k (plus shared context and noise)."""
+    rng = np.random.default_rng(seed)
+    U_KD = np.linalg.qr(rng.standard_normal((D, K)))[0].T
+    scale_D = np.ones(D) if aniso is None else aniso
+    base, target = [], []
+    for k in range(K):
+        ctx_ND = rng.standard_normal((n, D)) * scale_D
+        base.append(ctx_ND + shift * U_KD[k] / 2 + noise * rng.standard_normal((n, D)) * scale_D)
+        target.append(ctx_ND - shift * U_KD[k] / 2 + noise * rng.standard_normal((n, D)) * scale_D)
+    return PairReps(tuple(f"c{k}" for k in range(K)), tuple(base), tuple(target)), U_KD
+
+
+def test_concept_direction_is_the_normalised_mean_of_base_minus_target():
+    base = (np.array([[3.0, 0.0], [1.0, 2.0]]),)
+    target = (np.array([[1.0, 0.0], [1.0, 0.0]]),)
+    np.testing.assert_allclose(concept_directions(base, target), [[np.sqrt(0.5), np.sqrt(0.5)]])
+
+
+def test_paper_mode_recovers_planted_orthogonal_concepts_with_a_near_identity_matrix():
+    """Diagonal > 0.95, |off-diagonal| < 0.15, every row peaks on its diagonal (tolerances for n=40)."""
+    reps, U_KD = planted()
+    res = paper_mode(reps)
+    assert res["diag"] > 0.95 and res["offdiag_abs"] < 0.15 and res["diag_is_row_max"] == 1.0
+    assert np.all(np.abs(np.diag(res["A"] @ U_KD.T)) > 0.95)
+
+
+def test_small_C_probe_tends_to_the_class_mean_difference_and_large_C_departs_from_it():
+    """With anisotropic noise the max-likelihood weight is whitened; strong L2 undoes that."""
+    aniso = np.r_[np.full(12, 3.0), np.full(12, 0.3)]
+    reps, _ = planted(K=1, n=60, noise=1.0, aniso=aniso, seed=3)
+    a_D = concept_directions(reps.base, reps.target)[0]
+    cos_small = fit_pair_probe(reps.base[0], reps.target[0], 1e-4).direction_D @ a_D
+    cos_large = fit_pair_probe(reps.base[0], reps.target[0], 1e2, max_iter=2000).direction_D @ a_D
+    assert cos_small > 0.99 and cos_large < cos_small - 0.05
+
+
+def test_frobenius_gap_vanishes_when_W_is_the_pseudo_inverse_of_A():
+    rng = np.random.default_rng(1)
+    A_KD = rng.standard_normal((3, 10))
+    W_KD = np.linalg.pinv(A_KD.T)
+    assert frobenius_gap(A_KD, W_KD) == pytest.approx(0.0, abs=1e-9)
+    assert frobenius_gap(A_KD, A_KD) > 0.1
+
+
+def test_summary_counts_rows_whose_maximum_is_on_the_diagonal():
+    M = np.array([[0.9, 0.1, 0.0], [0.5, 0.2, 0.1], [0.0, -0.3, 0.7]])
+    s = summarize(M)
+    assert s["diag"] == pytest.approx(0.6) and s["diag_is_row_max"] == pytest.approx(2 / 3)
+    assert s["offdiag_abs"] == pytest.approx(1.0 / 6)
+
+
+@pytest.mark.parametrize("n", [2, 4, 11, 50])
+def test_split_is_a_partition_with_pairs_on_both_sides(n):
+    train, test = split_pairs(n, 0.3, np.random.default_rng(0))
+    assert sorted(np.r_[train, test]) == list(range(n)) and len(train) >= 1 and len(test) >= 1
+
+
+def test_different_seeds_give_different_splits():
+    a = split_pairs(30, 0.3, np.random.default_rng(0))[1]
+    b = split_pairs(30, 0.3, np.random.default_rng(1))[1]
+    assert set(a) != set(b)
+
+
+def test_rigorous_mode_separates_probes_from_null_and_random_baselines():
+    """Planted concepts: held-out accuracy near the Bayes rate (~0.92; > 0.75 allows for 24
+    test words per concept), probe diagonal > 0.8; null and random diagonals are means of 4
+    cosines with sd ~ 1/sqrt(D) = 0.125 each, so |mean| < 0.3 is a ~5-sigma bound."""
+    reps, _ = planted(D=64, n=40)
+    rows, mean_M = rigorous_mode(reps, (1e-4, 1.0), seeds=(0, 1))
+    probe = [r for r in rows if r["kind"] == "probe"]
+    assert all(r["heldout_accuracy"] > 0.75 and r["diag"] > 0.8 for r in probe)
+    for kind in ("permuted-label null", "random W"):
+        assert all(abs(r["diag"]) < 0.3 for r in rows if r["kind"] == kind)
+    assert set(mean_M) == {1e-4, 1.0} and mean_M[1.0].shape == (4, 4)
+
+
+def test_rigorous_mode_is_an_exact_function_of_its_seed():
+    reps, _ = planted(n=20)
+    first = rigorous_mode(reps, (1.0,), seeds=(5,))[0]
+    again = rigorous_mode(reps, (1.0,), seeds=(5,))[0]
+    assert first == again
+
+
+@pytest.mark.parametrize("bad,match", [({"template": "no slot"}, "template"),
+                                       ({"concepts": ("verb-3pSg",)}, "at least two"),
+                                       ({"concepts": ("nope", "verb-3pSg")}, "concepts"),
+                                       ({"modes": ("fancy",)}, "modes")])
+def test_config_refuses_bad_values_naming_the_parameter(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        ProbingConfig.for_profile("default", **bad)
+
+
+def test_profiles_validate():
+    for profile in ("smoke", "default", "paper"):
+        ProbingConfig.for_profile(profile)
