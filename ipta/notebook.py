@@ -57,3 +57,15 @@ def setup(config_cls: type[Config], profile: str = "default",
         display({"text/html": run_settings_html(rows), "text/markdown": markdown,
                  "text/plain": markdown}, raw=True)
     return cfg
+
+
+def setup_for(config_cls: type[Config]):
+    """The ``setup(profile, params, show)`` function of a chapter module whose Config is
+    ``config_cls``: every chapter gets the same one, so notebooks call ``chapter.setup``."""
+
+    def chapter_setup(profile: str = "default", params: Mapping[str, Any] | None = None,
+                      show: bool = True) -> Config:
+        """The chapter's validated settings, shown as the page's first output."""
+        return setup(config_cls, profile, params, show)
+
+    return chapter_setup

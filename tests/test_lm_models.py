@@ -4,7 +4,9 @@ import os
 
 import pytest
 
-from ipta.lm.models import EMBEDDED_MODELS, ModelNotFoundError, load_model, model_fingerprint
+from ipta.lm import models
+from ipta.lm.models import (EMBEDDED_MODELS, LazyModel, ModelNotFoundError, load_model,
+                            model_fingerprint)
 from ipta.lm.tiny_models import tiny_model, tiny_tokenizer
 
 
@@ -51,3 +53,13 @@ def test_fingerprint_changes_when_local_weights_are_rewritten(tmp_path):
     os.utime(tmp_path / "model.safetensors", (st.st_atime, st.st_mtime + 10))
     assert model_fingerprint(str(tmp_path)) != before
     assert model_fingerprint("org/name", "abc") == "hub:org/name@abc"
+
+
+def test_a_lazy_model_loads_on_first_call_and_then_returns_the_same_objects(monkeypatch):
+    calls = []
+    real = models.load_model
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: calls.append(a) or real(*a, **k))
+    lazy = LazyModel("tiny:gpt_neox")
+    assert not lazy.is_loaded and calls == []
+    first = lazy()
+    assert lazy() is first and len(calls) == 1

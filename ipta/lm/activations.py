@@ -155,8 +155,8 @@ def cached_word_representations(model_name: str, words: Sequence[str], *,
     Keyed by the model fingerprint, revision, dtype, layer, position, template and the word
     list's checksum (``device`` and ``batch_size`` do not change a word's state: padding is
     masked, which the tests check against unbatched forward passes). ``loaded`` passes an
-    already loaded ``(model, tokenizer)`` of that name, or a function returning one, called
-    only on a miss.
+    already loaded ``(model, tokenizer)`` of that name, or a function returning one (e.g. an
+    :class:`ipta.lm.models.LazyModel`), called only on a miss.
     """
     from ipta.lm.models import load_model, model_fingerprint
 

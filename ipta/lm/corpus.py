@@ -243,8 +243,11 @@ def cached_activations(model_name: str, corpus: str = "gensim", *, n_tokens: int
                        batch_size: int = 16, dtype: str = "float16", shard_tokens: int = 1 << 16,
                        max_windows_per_doc: int = 0, device: str = "auto",
                        model_dtype: str = "auto", progress: bool = True,
-                       in_memory: bool = True) -> ActivationStore:
-    """The activation shards for these settings, built on a cache miss (model loaded only then)."""
+                       in_memory: bool = True, loaded: Any = None) -> ActivationStore:
+    """The activation shards for these settings, built on a cache miss (model loaded only then).
+
+    ``loaded``: a function returning ``(model, tokenizer)`` of that name and dtype (e.g. an
+    :class:`ipta.lm.models.LazyModel`), called only on a miss."""
     from ipta.lm.models import load_model, model_fingerprint
 
     spec = {"model": model_fingerprint(model_name, revision), "revision": revision,
@@ -253,8 +256,8 @@ def cached_activations(model_name: str, corpus: str = "gensim", *, n_tokens: int
             "max_windows_per_doc": max_windows_per_doc, "model_dtype": model_dtype}
 
     def build(tmp: Path) -> None:
-        model, tokenizer = load_model(model_name, revision=revision, device=device,
-                                      dtype=model_dtype)
+        model, tokenizer = loaded() if loaded is not None else load_model(
+            model_name, revision=revision, device=device, dtype=model_dtype)
         build_activation_shards(model, tokenizer, corpus_texts(corpus), tmp, n_tokens=n_tokens,
                                 layer=layer, context_length=context_length,
                                 batch_size=batch_size, dtype=dtype, shard_tokens=shard_tokens,

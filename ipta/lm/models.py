@@ -227,3 +227,25 @@ def load_model(name: str = DEFAULT_MODEL, *, revision: str | None = None, device
                                f"{str(e).splitlines()[0]})") from e
     model.eval()
     return model, tokenizer
+
+
+class LazyModel:
+    """``load_model`` on first call, the same ``(model, tokenizer)`` on every later one.
+
+    A chapter hands one to each cached extraction of the same model, so a cold run loads the
+    model once, and a warm run (every extraction cached) does not load it at all."""
+
+    def __init__(self, name: str, *, revision: str | None = None, device: str = "auto",
+                 dtype: str = "auto"):
+        self.name = name
+        self._kwargs = {"revision": revision, "device": device, "dtype": dtype}
+        self._loaded: tuple[Any, Any] | None = None
+
+    def __call__(self) -> tuple[Any, Any]:
+        if self._loaded is None:
+            self._loaded = load_model(self.name, **self._kwargs)
+        return self._loaded
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded is not None

@@ -9,7 +9,6 @@ in :mod:`ipta.probing.probes`; representations come from :mod:`ipta.lm`.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,6 +17,8 @@ import numpy as np
 from ipta.cache import get_or_compute
 from ipta.config import Config as BaseConfig
 from ipta.config import ConfigError, param
+from ipta.notebook import setup_for
+from ipta.lm.models import LazyModel
 from ipta.lm.concepts import (CONCEPT_NAMES, SOURCES, ConceptDataError, ConceptSet,
                               load_concept_set, paper_set_available)
 from ipta.probing.probes import PAPER_C, PairReps, paper_mode, rigorous_mode
@@ -77,12 +78,8 @@ class Config(BaseConfig):
             raise ConfigError("parameter 'concepts': need at least two concepts for a matrix")
 
 
-def setup(profile: str = "default", params: Mapping[str, Any] | None = None,
-          show: bool = True) -> Config:
-    """The chapter's validated settings, shown as the page's first output."""
-    from ipta.notebook import setup as show_settings
-
-    return show_settings(Config, profile, params, show)
+setup = setup_for(Config)
+"""``setup(profile, params)``: the chapter's validated settings, shown as the page's first output."""
 
 
 def pair_representations(concepts: ConceptSet, model: str, cfg: Config,
@@ -177,22 +174,6 @@ def _cached_rigorous(reps: PairReps, cfg: Config):
     return rows, {C: arrays[f"M_{i}"] for i, C in enumerate(cfg.C_sweep)}
 
 
-class _LazyModel:
-    """Loads a model on first use and keeps it: extraction and the throughput measurement
-    share one load, and a fully cached run loads nothing it does not measure."""
-
-    def __init__(self, name: str, cfg: Config):
-        self.name, self.cfg, self.loaded = name, cfg, None
-
-    def __call__(self) -> tuple[Any, Any]:
-        from ipta.lm.models import load_model
-
-        if self.loaded is None:
-            self.loaded = load_model(self.name, revision=self.cfg.revision,
-                                     device=self.cfg.device, dtype=self.cfg.dtype)
-        return self.loaded
-
-
 def run(cfg: Config, throughput: bool = True, progress: bool = True) -> Result:
     """All models x available concept sets x modes of ``cfg``; each model is loaded at most once."""
     res = Result()
@@ -201,7 +182,7 @@ def run(cfg: Config, throughput: bool = True, progress: bool = True) -> Result:
         res.names[source] = concept_set.names
         res.reports[source] = concept_set.report()
     for model in cfg.models:
-        loader = _LazyModel(model, cfg)
+        loader = LazyModel(model, revision=cfg.revision, device=cfg.device, dtype=cfg.dtype)
         for source, concept_set in sets.items():
             reps = pair_representations(concept_set, model, cfg, loaded=loader,
                                         progress=progress)

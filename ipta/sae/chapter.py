@@ -10,13 +10,13 @@ live in :mod:`ipta.sae.runs`, the autoencoder in :mod:`ipta.sae.model`, the metr
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from ipta.config import Config as BaseConfig
 from ipta.config import ConfigError, param
+from ipta.notebook import setup_for
 from ipta.sae import metrics
 from ipta.sae.runs import ConceptData, Run, activations, concept_data, train_run
 
@@ -137,12 +137,8 @@ class Config(BaseConfig):
             raise ConfigError(f"parameter 'rank' ({self.rank}) exceeds min(batch_size, n_features)")
 
 
-def setup(profile: str = "default", params: Mapping[str, Any] | None = None,
-          show: bool = True) -> Config:
-    """The chapter's validated settings, shown as the page's first output."""
-    from ipta.notebook import setup as show_settings
-
-    return show_settings(Config, profile, params, show)
+setup = setup_for(Config)
+"""``setup(profile, params)``: the chapter's validated settings, shown as the page's first output."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,9 +163,13 @@ class Result:
 def run(cfg: Config, progress: bool = True) -> Result:
     """Every run of the chapter: ``main`` (each variant at its own L0), ``matched`` (top-k and
     batch-top-k with k = the structured SAE's L0 on held-out tokens) and ``ablation`` (alphas).
-    Each run is cached on its own (see :mod:`ipta.sae.runs`)."""
-    store = activations(cfg, progress)
-    concepts = concept_data(cfg, progress)
+    Each run is cached on its own (see :mod:`ipta.sae.runs`); the model is loaded at most once."""
+    from ipta.lm.models import LazyModel
+
+    model = LazyModel(cfg.model, revision=cfg.revision, device=cfg.device)  # loaded at most once
+    store = activations(cfg, progress, loaded=model)
+    concepts = concept_data(cfg, progress, loaded=model)
+    del model
     main_runs: list[Run] = []
     matched: list[Run] = []
     ablation: list[Run] = []

@@ -55,18 +55,19 @@ class Run:
         return load_sae(self.directory / "sae")
 
 
-def activations(cfg, progress: bool = True):
-    """The cached activation store of ``cfg`` (built on first use)."""
+def activations(cfg, progress: bool = True, loaded=None):
+    """The cached activation store of ``cfg`` (built on first use; ``loaded`` as in
+    :func:`ipta.lm.corpus.cached_activations`)."""
     from ipta.lm.corpus import cached_activations
 
     return cached_activations(cfg.model, cfg.corpus, n_tokens=cfg.n_tokens,
                               revision=cfg.revision, layer=cfg.layer,
                               context_length=cfg.context_length, batch_size=cfg.extract_batch,
                               dtype=cfg.act_dtype, max_windows_per_doc=cfg.max_windows_per_doc,
-                              device=cfg.device, progress=progress)
+                              device=cfg.device, progress=progress, loaded=loaded)
 
 
-def concept_data(cfg, progress: bool = True) -> ConceptData:
+def concept_data(cfg, progress: bool = True, loaded=None) -> ConceptData:
     """Word-pair representations at ``cfg.layer`` and every concept probe's logits on all of them.
 
     Each concept's probe (base = 1, target = 0) is fitted on its own pairs; its logits are then
@@ -89,7 +90,8 @@ def concept_data(cfg, progress: bool = True) -> ConceptData:
             concept_N += [k, k]
             label_N += [1, 0]
     reps_ND = cached_word_representations(cfg.model, words, revision=cfg.revision,
-                                          layer=cfg.layer, device=cfg.device, progress=progress)
+                                          layer=cfg.layer, device=cfg.device, progress=progress,
+                                          loaded=loaded)
     concept_N, label_N = np.array(concept_N), np.array(label_N)
     probes = [fit_concept_probe(reps_ND[concept_N == k], label_N[concept_N == k], C=cfg.probe_C)
               for k in range(len(cs.names))]

@@ -9,14 +9,14 @@ The computation lives in :mod:`ipta.simulations.sweep` and the modules it import
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from ipta.cache import get_or_compute
 from ipta.config import Config as BaseConfig
 from ipta.config import ConfigError, param
+from ipta.notebook import setup_for
 from ipta.simulations.sweep import results_frame, run_sweep
 
 
@@ -65,12 +65,8 @@ class Config(BaseConfig):
             raise ConfigError(f"parameter 'seeds': {self.seeds} repeats a seed")
 
 
-def setup(profile: str = "default", params: Mapping[str, Any] | None = None,
-          show: bool = True) -> Config:
-    """The chapter's validated settings, shown as the page's first output."""
-    from ipta.notebook import setup as show_settings
-
-    return show_settings(Config, profile, params, show)
+setup = setup_for(Config)
+"""``setup(profile, params)``: the chapter's validated settings, shown as the page's first output."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,6 @@ The computation itself lives in :mod:`ipta.theory.checks` and the modules it imp
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from ipta.cache import get_or_compute
 from ipta.config import Config as BaseConfig
 from ipta.config import ConfigError, param
+from ipta.notebook import setup_for
 from ipta.theory.checks import FEATURES, compute_sweep
 
 
@@ -70,12 +70,8 @@ class Config(BaseConfig):
             raise ConfigError("parameter 'edges_per_node' only applies to graph='er'")
 
 
-def setup(profile: str = "default", params: Mapping[str, Any] | None = None,
-          show: bool = True) -> Config:
-    """The chapter's validated settings, shown as the page's first output."""
-    from ipta.notebook import setup as show_settings
-
-    return show_settings(Config, profile, params, show)
+setup = setup_for(Config)
+"""``setup(profile, params)``: the chapter's validated settings, shown as the page's first output."""
 
 
 @dataclasses.dataclass(frozen=True)
