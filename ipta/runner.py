@@ -28,7 +28,9 @@ EXECUTED_DIR = Path("book") / "executed"
 # as transformers' GGUF conversion) would become dozens of output boxes, plus tqdm's warning
 # that the widget library is missing. `drop_progress_output` strips them from the executed
 # notebook; the reader of `ipta run` sees papermill's own per-cell progress instead.
-_PROGRESS_LINE = re.compile(r"^[^\n]*\d+%\|.*\|.*(it/s|s/it|tok/s|\?it/s)\]\s*$|TqdmWarning|"
+# A tqdm line: "<desc>: 12%|<bar>| 60/500 [00:01<00:08, 54.7it/s<postfix>]" or, without a total,
+# "<desc>: 60it [00:01, 54.7it/s<postfix>]"; a postfix (", loss=291") may end the bracket.
+_PROGRESS_LINE = re.compile(r"^[^\n]*(\d+%\|.*\||\d+it) .*\[\d+:\d+[^\]]*\]\s*$|TqdmWarning|"
                             r"from \.autonotebook import tqdm as notebook_tqdm")
 
 

@@ -116,6 +116,9 @@ def test_progress_bar_redraws_are_dropped_from_the_book_but_real_warnings_stay()
         nbformat.v4.new_output("stream", name="stderr", text=(
             "\rtraining:   0%|          | 0/600 [00:00<?, ?it/s]"
             "\rtraining: 100%|##########| 600/600 [00:01<00:00, 635.32it/s]\n")),
+        nbformat.v4.new_output("stream", name="stderr", text=(  # a postfix after the rate
+            "\rSAE topk:   9%|▉         | 47/500 [00:01<00:08, 54.74it/s, loss=291]\n"
+            "\rwindows: 120it [00:03, 38.2it/s]\n")),
         nbformat.v4.new_output("stream", name="stderr", text=(
             "/x/tqdm/auto.py:21: TqdmWarning: IProgress not found.\n"
             "  from .autonotebook import tqdm as notebook_tqdm\n")),
