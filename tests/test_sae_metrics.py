@@ -75,3 +75,40 @@ def test_paper_table_lists_27_concepts_whose_means_match_its_average_row():
     assert len(PAPER_TABLE2) == 27
     means = np.array(list(PAPER_TABLE2.values())).mean(0)
     np.testing.assert_allclose(means, PAPER_MEAN, atol=1.5e-3)
+
+
+def _planted(seed=0, n=400, k=3, f=20):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((n, k))
+    codes = np.abs(rng.standard_normal((n, f)))
+    codes[:, :k] = np.maximum(logits + 0.3 * rng.standard_normal((n, k)), 0)
+    return logits, codes
+
+
+def test_the_papers_reading_depends_on_the_scale_of_the_codes_and_the_others_do_not():
+    """Halving every code changes Pearson(logit, exp(code)); raw Pearson, Spearman and the
+    standardised reading are unchanged (to rounding)."""
+    logits, codes = _planted()
+    for variant in ("raw", "spearman", "exp_std"):
+        a = m.concept_match(logits, codes, variant=variant).mean_pcc
+        b = m.concept_match(logits, 0.5 * codes, variant=variant).mean_pcc
+        assert a == pytest.approx(b, abs=1e-9), variant
+    a = m.concept_match(logits, codes).mean_pcc
+    assert abs(a - m.concept_match(logits, 4 * codes).mean_pcc) > 0.01
+
+
+def test_spearman_is_blind_to_any_increasing_map_of_a_feature():
+    logits, codes = _planted(1)
+    a = m.concept_match(logits, codes, variant="spearman").pcc_K
+    b = m.concept_match(logits, np.sqrt(codes) * 7 + 1, variant="spearman").pcc_K
+    np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_score_codes_reports_every_reading():
+    logits, codes = _planted(2)
+    out = m.score_codes(codes, logits)
+    for variant in m.METRIC_VARIANTS:
+        key = "mean_pcc" if variant == "paper" else f"mean_pcc_{variant}"
+        assert -1 <= out[key] <= 1
+    with pytest.raises(ValueError, match="variant"):
+        m.concept_match(logits, codes, variant="kendall")

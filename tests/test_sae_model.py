@@ -162,3 +162,10 @@ def test_save_and_load_restore_inference_behaviour(name, tmp_path):
 def test_unknown_mechanism_is_refused_with_the_known_names():
     with pytest.raises(ValueError, match="topk"):
         SparseAutoencoder(4, 8, "jumprelu")
+
+
+def test_a_calibrated_batch_top_k_keeps_k_codes_per_sample_on_its_calibration_batch():
+    mech = BatchTopK(k=6)
+    pre = torch.randn(200, 64, generator=torch.Generator().manual_seed(0))
+    mech.calibrate(pre)
+    assert (mech(pre) != 0).sum(1).float().mean().item() == pytest.approx(6.0)

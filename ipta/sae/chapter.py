@@ -18,6 +18,7 @@ from ipta.config import Config as BaseConfig
 from ipta.config import ConfigError, param
 from ipta.notebook import setup_for
 from ipta.sae import metrics
+from ipta.sae.controls import CONTROL_LABELS, CONTROLS, controls
 from ipta.sae.runs import ConceptData, Run, activations, concept_data, train_run
 
 VARIANTS = ("topk", "batchtopk", "panneal", "structured")
@@ -71,10 +72,15 @@ class Config(BaseConfig):
     device: str = param("auto", "device for the model and the SAEs (auto, cpu, cuda, mps)",
                         affects_results=False)
     variants: tuple[str, ...] = param(VARIANTS, "SAE variants to train", choices=VARIANTS)
-    seeds: tuple[int, ...] = param((0,), "seeds (SAE init, batch order, svd_lowrank)")
+    seeds: tuple[int, ...] = param((0, 1, 2), "seeds (SAE init, batch order, svd_lowrank); "
+                                   "tables give mean and spread over them")
     n_features: int = param(1024, "dictionary size F (paper's value lost)", low=27)
     k: int = param(32, "active features per token of top-k / batch-top-k (paper's value lost)",
                    low=1)
+    batchtopk_threshold: Literal["calibrated", "moving_average"] = param(
+        "calibrated", "batch-top-k's inference threshold: set after training so that inference "
+        "keeps k per token on training activations, or the moving average learned in training "
+        "(beta 0.999 from step 0; after a short run far from its limit)")
     steps: int = param(500, "optimiser steps (paper: 20,000)", low=2)
     batch_size: int = param(256, "activations per step (paper: 10,000)", low=2)
     lr: float = param(5e-4, "Adam learning rate after warm-up (paper's value lost)", low=0)
@@ -111,7 +117,7 @@ class Config(BaseConfig):
                                  high=1)
 
     PROFILES = {
-        "smoke": {"n_tokens": 3000, "val_tokens": 512, "context_length": 64,
+        "smoke": {"seeds": (0, 1), "n_tokens": 3000, "val_tokens": 512, "context_length": 64,
                   "max_windows_per_doc": 1, "n_features": 128, "k": 8, "steps": 40,
                   "batch_size": 64, "warmup_steps": 10, "sparsity_warmup_steps": 10,
                   "alphas": (0.0, 0.1), "eval_every": 10, "checkpoint_every": 20,
@@ -125,6 +131,12 @@ class Config(BaseConfig):
     }
 
     def validate(self) -> None:
+        for name in ("seeds", "variants", "alphas"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ConfigError(f"parameter {name!r}: {values} repeats a value")
+        if not self.seeds or not self.variants:
+            raise ConfigError("parameters 'seeds' and 'variants' need at least one value")
         if self.val_tokens >= self.n_tokens:
             raise ConfigError(f"parameter 'val_tokens' ({self.val_tokens}) must be smaller than "
                               f"'n_tokens' ({self.n_tokens})")
@@ -154,6 +166,8 @@ class Result:
     concepts: ConceptData
     threshold: float
     """The PCC above which a concept counts as covered (``cfg.pcc_threshold``)."""
+    controls: list[Run] = dataclasses.field(default_factory=list)
+    """Chance levels and the ceiling (:mod:`ipta.sae.controls`), every seed."""
 
     def describe(self) -> str:
         c = self.concepts
@@ -186,7 +200,8 @@ def run(cfg: Config, progress: bool = True) -> Result:
                 dataclasses.replace(main["panneal"], alpha=0.0) if a == 0 and "panneal" in main else
                 main["structured"] if a == cfg.alpha and "structured" in main else
                 train_run(cfg, "structured", seed, store, concepts, alpha=a, progress=progress))
-    return Result(main_runs, matched, ablation, concepts, cfg.pcc_threshold)
+    return Result(main_runs, matched, ablation, concepts, cfg.pcc_threshold,
+                  controls(cfg, store, concepts))
 
 
 def paper_rows_check() -> str:
@@ -218,21 +233,134 @@ def reading_runs(res: Result) -> str:
 
 
 # ----------------------------------------------------------------------- tables and figures
+def label(r: Run) -> str:
+    """A run's name in tables: the variant, or the control it is."""
+    if r.kind == "trained":
+        return VARIANT_LABELS[r.variant]
+    if r.kind == "untrained":
+        return f"untrained {VARIANT_LABELS[r.variant]}"
+    return CONTROL_LABELS[r.kind]
+
+
+SUMMARY_METRICS = ("mean_pcc", "coverage", "mean_pcc_raw", "mean_pcc_spearman",
+                   "mean_pcc_exp_std", "val_mse", "val_fvu", "val_l0", "val_dead", "pairs_mse",
+                   "pairs_l0")
+
+
 def table_summary(runs: list[Run]):
     """One row per run: variant, seed, k/alpha, and the final metrics (Table 2's right side)."""
     import pandas as pd
 
-    rows = [{"variant": VARIANT_LABELS[r.variant], "seed": r.seed,
+    rows = [{"variant": label(r), "seed": r.seed,
              "k": r.k if r.variant in ("topk", "batchtopk") else None,
-             "alpha": r.alpha if r.variant == "structured" else None,
-             **{m: r.final[m] for m in ("mean_pcc", "coverage", "val_mse", "val_fvu", "val_l0",
-                                        "val_dead", "pairs_mse", "pairs_l0")}}
+             "alpha": r.alpha if r.variant == "structured" and r.kind == "trained" else None,
+             **{m: r.final.get(m, np.nan) for m in SUMMARY_METRICS}}
             for r in runs]
     return pd.DataFrame(rows)
 
 
+def _by_label(runs: list[Run], key: str) -> dict[str, np.ndarray]:
+    """Per table label, the values of ``key`` over seeds (in seed order)."""
+    out: dict[str, list[float]] = {}
+    for r in sorted(runs, key=lambda r: r.seed):
+        out.setdefault(label(r), []).append(r.final.get(key, np.nan))
+    return {k: np.array(v, dtype=float) for k, v in out.items()}
+
+
+def _mean_sd(values: np.ndarray) -> str:
+    sd = values.std(ddof=1) if len(values) > 1 else 0.0
+    return f"{values.mean():.3f} ± {sd:.3f}"
+
+
+def table_chance(res: Result):
+    """Each trained variant beside the controls that learned nothing: the concept metric in every
+    reading, and the inference L0, as mean ± standard deviation over seeds."""
+    import pandas as pd
+
+    runs = res.main + res.controls
+    columns = {"mean PCC (paper)": "mean_pcc", f"coverage@{res.threshold:g}": "coverage",
+               "Pearson, raw codes": "mean_pcc_raw", "Spearman": "mean_pcc_spearman",
+               "Pearson, exp(standardised)": "mean_pcc_exp_std"}
+    table = pd.DataFrame({title: {k: _mean_sd(v) for k, v in _by_label(runs, key).items()}
+                          for title, key in columns.items()})
+    # An SAE's L0 on held-out tokens; a control without an encoder, its L0 on the pair words.
+    l0 = {lab: np.mean([r.final.get("val_l0", r.final.get("pairs_l0")) for r in runs
+                        if label(r) == lab]) for lab in table.index}
+    table["L0 at inference"] = [f"{l0[k]:.1f}" for k in table.index]
+    table["seeds"] = [len(v) for v in _by_label(runs, "mean_pcc").values()]
+    return table
+
+
+def paired_gain(res: Result, variant: str, key: str = "mean_pcc", against: str = "untrained"
+                ) -> tuple[float, float, int]:
+    """Trained ``variant`` minus a control (its own ``untrained`` version, or random features:
+    ``random`` / ``random_topk``) on ``key``, paired by seed: (mean, standard error, n seeds)."""
+    trained = {r.seed: r.final[key] for r in res.main if r.variant == variant}
+    base = {r.seed: r.final[key] for r in res.controls if r.kind == against
+            and (r.variant == variant or against != "untrained")}
+    d = np.array([trained[s] - base[s] for s in sorted(trained) if s in base])
+    se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+    return float(d.mean()), float(se), len(d)
+
+
+def verdict(mean: float, se: float) -> str:
+    """Our rule for "beats": a positive paired difference larger than twice its standard error
+    over seeds (one seed cannot show it)."""
+    if not np.isfinite(se):
+        return "cannot be told apart from (one seed)"
+    return "beats" if mean > 2 * se else "does not beat"
+
+
+def glue_numbers(res: Result) -> dict[str, object]:
+    """Glue (myst-nb) the numbers and verdicts the chapter's prose quotes; returns them too."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    values: dict[str, object] = {"n_seeds": len({r.seed for r in res.main}),
+                                 "n_concepts": len(res.concepts.names)}
+    pcc = _by_label(res.main + res.controls, "mean_pcc")
+    spear = _by_label(res.main + res.controls, "mean_pcc_spearman")
+    for v in VARIANTS:  # every key exists, NaN for a variant that was not run
+        lab, ran = VARIANT_LABELS[v], any(r.variant == v for r in res.main)
+        nan = np.array([np.nan])
+        values[f"{v}_pcc"] = pcc.get(lab, nan).mean()
+        values[f"{v}_spearman"] = spear.get(lab, nan).mean()
+        values[f"{v}_untrained_pcc"] = pcc.get(f"untrained {lab}", nan).mean()
+        values[f"{v}_untrained_spearman"] = spear.get(f"untrained {lab}", nan).mean()
+        for key, suffix in (("mean_pcc", ""), ("mean_pcc_spearman", "_spearman")):
+            # Random features at the top-k variants' sparsity: dense random codes score higher
+            # on this metric, so a sparse SAE is judged against chance at its own sparsity.
+            for against, tag in (("untrained", ""), ("random_topk", "_random")):
+                mean, se, _ = paired_gain(res, v, key, against) if ran else (np.nan, np.nan, 0)
+                values[f"{v}_gain{tag}{suffix}"], values[f"{v}_gain{tag}{suffix}_se"] = mean, se
+                values[f"{v}_verdict{tag}{suffix}"] = Markdown(verdict(mean, se) if ran
+                                                                else "was not run against")
+    for kind in ("random", "random_topk", "model_dims", "ceiling"):
+        values[f"{kind}_pcc"] = pcc[CONTROL_LABELS[kind]].mean()
+        values[f"{kind}_spearman"] = spear[CONTROL_LABELS[kind]].mean()
+    values["density"] = Markdown(
+        "rewards dense codes by itself" if values["random_pcc"] > values["random_topk_pcc"]
+        else "does not reward dense codes by itself")
+    if any(r.variant == "batchtopk" for r in res.main):
+        values["batchtopk_l0"] = _by_label(res.main, "val_l0")["batch-top-k"].mean()
+        values["k"] = next(r.k for r in res.main if r.variant == "batchtopk")
+    best = max({r.variant for r in res.main}, key=lambda v: values[f"{v}_pcc"])
+    values["best"], values["best_pcc"] = Markdown(VARIANT_LABELS[best]), values[f"{best}_pcc"]
+    order = sorted({r.variant for r in res.main}, key=lambda v: -values[f"{v}_pcc"])
+    values["order"] = Markdown(" > ".join(VARIANT_LABELS[v] for v in order))
+    order_s = sorted({r.variant for r in res.main}, key=lambda v: -values[f"{v}_spearman"])
+    values["order_spearman"] = Markdown(" > ".join(VARIANT_LABELS[v] for v in order_s))
+    for name, value in values.items():
+        if isinstance(value, (int, float, np.number)):  # numpy 2 reprs are not numbers to glue
+            value = values[name] = int(value) if isinstance(value, (int, np.integer)) else float(value)
+        glue(name, value, display=False)
+    return values
+
+
 def table_2(res: Result):
-    """Per-concept assigned PCC of each variant (mean over seeds) next to the paper's Table 2."""
+    """Per-concept assigned PCC of each variant (mean over seeds) next to the paper's Table 2,
+    then the controls' columns (untrained variants, random features, model dimensions, the
+    ceiling), computed on the same words by the same metric."""
     import pandas as pd
 
     runs, concepts, n = res.main, res.concepts, len(res.concepts.names)
@@ -243,6 +371,9 @@ def table_2(res: Result):
             cols[f"ours {VARIANT_LABELS[v]}"] = np.mean(mine, 0)
         cols[f"paper {VARIANT_LABELS[v]}"] = [PAPER_TABLE2[paper_name(n)][i]
                                               for n in concepts.names]
+    for kind in CONTROLS:
+        for lab in dict.fromkeys(label(r) for r in res.controls if r.kind == kind):
+            cols[lab] = np.mean([r.final["pcc_K"] for r in res.controls if label(r) == lab], 0)
     table = pd.DataFrame(cols, index=list(concepts.names))
     table.loc["mean PCC"] = table.mean()
     for c in table.columns:
@@ -253,8 +384,8 @@ def table_2(res: Result):
 
 
 def _variant_of(column: str) -> str:
-    label = column.split(" ", 1)[1]
-    return next(v for v, lab in VARIANT_LABELS.items() if lab == label)
+    name = column.split(" ", 1)[1]
+    return next(v for v, lab in VARIANT_LABELS.items() if lab == name)
 
 
 def figure_curves(runs: list[Run], metrics_: tuple[str, ...], label, title: str):
@@ -290,5 +421,31 @@ def figure_final_mse(res: Result):
            color=["C0", "C1", "C2", "C3"][:len(main)] + ["C5"] * len(matched))
     ax.set_ylabel("MSE on the word-pair representations")
     ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def figure_chance(res: Result):
+    """Mean assigned correlation of every trained variant and every control, in each reading of
+    the metric: bars are means over seeds, whiskers one standard deviation."""
+    import matplotlib.pyplot as plt
+
+    readings = {"mean_pcc": "paper: Pearson(logit, exp(code))", "mean_pcc_raw": "Pearson(logit, code)",
+                "mean_pcc_spearman": "Spearman(logit, code)",
+                "mean_pcc_exp_std": "Pearson(logit, exp(standardised code))"}
+    runs = res.main + res.controls
+    fig, axes = plt.subplots(2, 2, figsize=(11, 9.5), sharey=True)
+    for ax, (key, title) in zip(axes.flat, readings.items()):
+        values = _by_label(runs, key)
+        names = list(values)
+        means = [values[n].mean() for n in names]
+        sds = [values[n].std(ddof=1) if len(values[n]) > 1 else 0.0 for n in names]
+        colours = ["C0" if n in VARIANT_LABELS.values() else "0.6" for n in names]
+        ax.barh(names, means, xerr=sds, color=colours, capsize=2)
+        ax.set(xlabel="mean assigned correlation over concepts", xlim=(0, 1))
+        ax.set_title(title, fontsize=13)
+        ax.tick_params(labelsize=12)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig

@@ -18,6 +18,13 @@ Pearson correlations of every concept column with every feature column give a K 
 the Hungarian algorithm assigns each concept a distinct feature maximising the total
 correlation. Reported: the assigned PCC per concept, their mean, and coverage@0.5, the share of
 concepts whose assigned PCC exceeds 0.5.
+
+Pearson on ``exp(s z)`` depends on the scale s of the codes (a penalty that shrinks codes
+changes the score of the same feature), so :data:`METRIC_VARIANTS` adds three readings that a
+rescaling cannot move in the same way: Pearson on the raw codes (invariant to a positive scale),
+Spearman (invariant to any increasing map of each feature), and Pearson on exp of each
+feature's standardised code (each feature in its own units). The paper's metric stays the
+headline (``mean_pcc``, ``coverage``); the others are reported beside it.
 """
 
 from __future__ import annotations
@@ -87,17 +94,41 @@ class ConceptMatch:
         return float((self.pcc_K > self.threshold).mean())
 
 
-def concept_match(logits_NK: np.ndarray, codes_NF: np.ndarray, threshold: float = 0.5
-                  ) -> ConceptMatch:
-    """Hungarian assignment of concepts to features on Pearson(logits, exp(codes)) (app. H.2).
+METRIC_VARIANTS = {
+    "paper": "Pearson(logit, exp(code)), appendix H.2 (the headline)",
+    "raw": "Pearson(logit, code)",
+    "spearman": "Spearman(logit, code): ranks, blind to any increasing rescaling",
+    "exp_std": "Pearson(logit, exp(code standardised per feature))",
+}
+"""The concept metric's readings: name -> what is correlated with the probe logits."""
 
-    Codes are exponentiated in float64 after clipping at 700 (exp overflows beyond ~709); with
-    input-normalised SAEs codes stay far below that.
-    """
+
+def _exp(z: np.ndarray) -> np.ndarray:
+    """exp in float64, clipped at 700 (exp overflows beyond ~709)."""
+    return np.exp(np.minimum(z, 700.0))
+
+
+def concept_match(logits_NK: np.ndarray, codes_NF: np.ndarray, threshold: float = 0.5,
+                  variant: str = "paper") -> ConceptMatch:
+    """Hungarian assignment of concepts to features on the correlation ``variant`` of
+    :data:`METRIC_VARIANTS` (default: the paper's Pearson(logits, exp(codes)), app. H.2)."""
     from scipy.optimize import linear_sum_assignment
+    from scipy.stats import rankdata
 
-    feats_NF = np.exp(np.minimum(np.asarray(codes_NF, np.float64), 700.0))
-    r_KF = pearson_matrix(logits_NK, feats_NF)
+    z_NF = np.asarray(codes_NF, np.float64)
+    y_NK = np.asarray(logits_NK, np.float64)
+    if variant == "paper":
+        feats_NF = _exp(z_NF)
+    elif variant == "raw":
+        feats_NF = z_NF
+    elif variant == "spearman":
+        feats_NF, y_NK = rankdata(z_NF, axis=0), rankdata(y_NK, axis=0)
+    elif variant == "exp_std":
+        sd_F = z_NF.std(0)
+        feats_NF = _exp((z_NF - z_NF.mean(0)) / np.where(sd_F > 0, sd_F, 1.0))
+    else:
+        raise ValueError(f"metric variant {variant!r} is not one of {', '.join(METRIC_VARIANTS)}")
+    r_KF = pearson_matrix(y_NK, feats_NF)
     rows, cols = linear_sum_assignment(r_KF, maximize=True)
     pcc_K = np.zeros(r_KF.shape[0])
     feature_K = np.full(r_KF.shape[0], -1)
@@ -125,11 +156,26 @@ def count_above(values: Sequence[float], threshold: float = 0.5) -> int:
     return int(sum(v > threshold for v in values))
 
 
+def score_codes(codes_NF: np.ndarray, logits_NK: np.ndarray, threshold: float = 0.5
+                ) -> dict[str, Any]:
+    """The concept metric of any codes on the pair words, in every reading: ``mean_pcc``,
+    ``coverage``, ``pcc_K`` and ``feature_K`` (the paper's), then ``mean_pcc_<v>`` and
+    ``coverage_<v>`` for the other variants of :data:`METRIC_VARIANTS`."""
+    match = concept_match(logits_NK, codes_NF, threshold)
+    out: dict[str, Any] = {"mean_pcc": match.mean_pcc, "coverage": match.coverage,
+                           "pcc_K": match.pcc_K.tolist(), "feature_K": match.feature_K.tolist()}
+    for variant in METRIC_VARIANTS:
+        if variant != "paper":
+            m = concept_match(logits_NK, codes_NF, threshold, variant)
+            out[f"mean_pcc_{variant}"], out[f"coverage_{variant}"] = m.mean_pcc, m.coverage
+    return out
+
+
 def evaluate(sae, val_ND: np.ndarray, pairs_ND: np.ndarray, logits_NK: np.ndarray,
              threshold: float = 0.5) -> dict[str, Any]:
     """Every metric above for one SAE: reconstruction and sparsity on held-out tokens (``val_*``)
     and on the word-pair representations (``pairs_*``), and the H.2 concept metric on the pair
-    words (``mean_pcc``, ``coverage``, and per concept ``pcc_K``, ``feature_K``)."""
+    words in every reading (:func:`score_codes`)."""
     import torch
 
     device = sae.W_dec_FD.device
@@ -141,7 +187,5 @@ def evaluate(sae, val_ND: np.ndarray, pairs_ND: np.ndarray, logits_NK: np.ndarra
             codes = codes.cpu().numpy()
             out.update({f"{name}_mse": mse(x_ND, xhat), f"{name}_fvu": fvu(x_ND, xhat),
                         f"{name}_l0": l0(codes), f"{name}_dead": dead_fraction(codes)})
-    match = concept_match(logits_NK, codes, threshold)
-    out.update(mean_pcc=match.mean_pcc, coverage=match.coverage, pcc_K=match.pcc_K.tolist(),
-               feature_K=match.feature_K.tolist())
+    out.update(score_codes(codes, logits_NK, threshold))
     return out

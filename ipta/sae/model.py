@@ -9,7 +9,8 @@ Variants differ only by the mechanism, looked up by name in :data:`MECHANISMS`:
 
 ``topk``        keep each sample's k largest pre-activations (Gao et al. 2024);
 ``batchtopk``   keep the k*N largest over the whole batch while training, and at inference a
-                learned global threshold (Bussmann et al. 2024);
+                global threshold (Bussmann et al. 2024): a moving average learned in training,
+                or calibrated after it so that inference keeps k per input on average;
 ``panneal``     ReLU codes with an L_p^p penalty whose p steps from 1 towards 0, the penalty
                 coefficient rescaled at each step of p (Karvonen et al. 2024);
 ``structured``  ``panneal`` plus alpha times the nuclear norm of the batch code matrix,
@@ -183,6 +184,20 @@ class BatchTopK(Mechanism):
         self.threshold.copy_(torch.where(first, smallest,
                                          self.beta * self.threshold + (1 - self.beta) * smallest))
         self.n_updates += 1
+
+    @torch.no_grad()
+    def calibrate(self, pre_NF: torch.Tensor) -> float:
+        """Set the inference threshold so that on these pre-activations k codes per input stay
+        on average, as in training: the (kN+1)-th largest ReLU value over the N x F batch.
+
+        The moving average above starts at the first batch's smallest kept code and forgets it
+        slowly (beta = 0.999 keeps 61% of the start after 500 steps), so after a short run its
+        inference L0 can sit far from k; calibrating on training activations removes that."""
+        acts = pre_NF.relu().flatten()
+        n_keep = self.k * pre_NF.shape[0]
+        value = acts.topk(n_keep + 1).values[-1] if n_keep < acts.numel() else acts.new_zeros(())
+        self.threshold.fill_(float(value))
+        return float(value)
 
 
 @register("panneal")

@@ -10,6 +10,7 @@ everything it imports.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -39,7 +40,8 @@ class ConceptData:
 
 @dataclass
 class Run:
-    """One trained SAE, its history over steps and its final evaluation."""
+    """One SAE (or a control of :mod:`ipta.sae.controls`), its history over steps and its final
+    evaluation."""
 
     variant: str
     seed: int
@@ -47,7 +49,9 @@ class Run:
     k: int
     history: list[dict[str, Any]]
     final: dict[str, Any]
-    directory: Path
+    directory: Path | None
+    kind: str = "trained"
+    """``trained``, or the control it is (``untrained``, ``random``, ...)."""
 
     def sae(self):
         from ipta.sae.model import load_sae
@@ -109,6 +113,28 @@ def mechanism_hparams(cfg, variant: str, seed: int, alpha: float, k: int) -> dic
             "structured": {**anneal, "alpha": alpha, "rank": cfg.rank, "seed": seed}}[variant]
 
 
+def calibration_sample(train, seed: int, n: int = 4096):
+    """Training activations (model units) on which batch-top-k's inference threshold is set."""
+    import torch
+
+    return train.sample(torch.Generator().manual_seed(seed + 2), n)
+
+
+@contextlib.contextmanager
+def _calibrated(sae, calib_ND):
+    """Evaluate batch-top-k with its calibrated threshold, then restore the training state."""
+    import torch
+
+    saved = sae.mechanism.threshold.clone()
+    with torch.no_grad():
+        xn_ND = calib_ND.to(sae.W_dec_FD.device) * sae.input_scale
+        sae.mechanism.calibrate(sae.pre_activations(xn_ND))
+    try:
+        yield
+    finally:
+        sae.mechanism.threshold.copy_(saved)
+
+
 def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
               alpha: float | None = None, k: int | None = None, progress: bool = True) -> Run:
     """Train one SAE (or read it from the cache); checkpoints let a killed run resume."""
@@ -128,9 +154,13 @@ def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
     code = ("ipta.sae.runs",)
     ckpt = cache_root() / "sae_checkpoints" / entry_dir("sae_run", spec, code).name
 
+    calibrate = variant == "batchtopk" and cfg.batchtopk_threshold == "calibrated"
+    calib_ND = calibration_sample(train, seed) if calibrate else None
+
     def evaluate(sae) -> dict[str, Any]:
-        return metrics.evaluate(sae, val_ND, concepts.reps_ND, concepts.logits_NK,
-                                cfg.pcc_threshold)
+        with _calibrated(sae, calib_ND) if calibrate else contextlib.nullcontext():
+            return metrics.evaluate(sae, val_ND, concepts.reps_ND, concepts.logits_NK,
+                                    cfg.pcc_threshold)
 
     def build(tmp: Path) -> None:
         device = pick_device(cfg.device)
@@ -140,9 +170,13 @@ def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
             warmup_steps=cfg.warmup_steps, seed=seed, dead_after_tokens=cfg.dead_after_tokens,
             evaluate=lambda s: _brief(evaluate(s)), eval_every=cfg.eval_every,
             checkpoint_dir=ckpt, checkpoint_every=cfg.checkpoint_every, progress=progress)
-        sae.save(tmp / "sae")
-        (tmp / "result.json").write_text(json.dumps({"history": history,
-                                                     "final": evaluate(sae)}))
+        final = evaluate(sae)
+        if calibrate:  # the saved SAE infers as it was evaluated
+            with _calibrated(sae, calib_ND):
+                sae.save(tmp / "sae")
+        else:
+            sae.save(tmp / "sae")
+        (tmp / "result.json").write_text(json.dumps({"history": history, "final": final}))
 
     path = get_or_build_dir("sae_run", spec, build, code=code)
     shutil.rmtree(ckpt, ignore_errors=True)

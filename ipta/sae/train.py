@@ -80,6 +80,16 @@ def _load_checkpoint(path: Path, sae: SparseAutoencoder, opt: torch.optim.Optimi
     return meta["step"], tensors["tokens_since_fired"].to(device), meta["history"]
 
 
+def fit_normalisation(sae: SparseAutoencoder, data: ActivationSource, seed: int,
+                      n: int = 4096) -> None:
+    """The input scale and pre-encoder bias of ``sae`` from ``n`` training activations.
+
+    They come from their own stream (``seed + 1``), so the training batches do not depend on how
+    many samples were used here, and an untrained control starts exactly where training does."""
+    norm_gen = torch.Generator().manual_seed(seed + 1)
+    sae.fit_normalisation(data.sample(norm_gen, n).to(sae.W_dec_FD.device))
+
+
 def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, batch_size: int,
               lr: float, warmup_steps: int = 200, seed: int = 0, n_normalisation: int = 4096,
               dead_after_tokens: int = 1_000_000,
@@ -113,10 +123,7 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
     if found:
         start, tokens_since_fired_F, history = _load_checkpoint(found[-1], sae, opt, gen, settings)
     else:
-        # Normalisation statistics come from their own stream, so the batches do not depend on
-        # how many samples were used for them.
-        norm_gen = torch.Generator().manual_seed(seed + 1)
-        sae.fit_normalisation(data.sample(norm_gen, n_normalisation).to(device))
+        fit_normalisation(sae, data, seed, n_normalisation)
 
     bar = tqdm(range(start, steps), desc=f"SAE {sae.config['mechanism']}", disable=not progress,
                initial=start, total=steps, leave=False)
