@@ -22,7 +22,7 @@ def test_pooled_map_keeps_distinct_balanced_bits_of_permuted_indices():
 
 @pytest.fixture(params=["chain", "er"])
 def theory_model(request):
-    cfg = TheoryConfig(n_concepts=3, context_bits=5, graph=request.param, n_graphs=1)
+    cfg = TheoryConfig(n_concepts=3, context_bits=7, graph=request.param, n_graphs=1)
     return make_model(cfg, 2, 1e-9, 0.3)
 
 

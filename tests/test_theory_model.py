@@ -6,6 +6,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from ipta.theory.checks import context_diversity_matrix, rank_and_condition, token_diversity_matrix
+
 from ipta.config import ConfigError
 from ipta.latent.dag import all_configs
 from ipta.latent.invertibility import invertibility_error_X
@@ -13,7 +15,7 @@ from ipta.theory.chapter import Config as TheoryConfig
 from ipta.theory.model import (enumerate_model, log_context_likelihood_XZ, log_prior_Z,
                                make_model, sample, token_likelihood_ZY)
 
-SMALL = TheoryConfig(n_concepts=3, context_bits=4, n_graphs=1)
+SMALL = TheoryConfig(n_concepts=3, context_bits=7, n_graphs=1)
 
 
 @pytest.fixture(params=[("er", 0.2, 0.3), ("chain", 0.05, 0.02)])
@@ -124,9 +126,26 @@ def test_same_graph_seed_gives_the_same_model_along_the_knob():
         np.testing.assert_array_equal(ta, tb)
 
 
-def test_config_refuses_fewer_context_bits_than_concepts():
-    with pytest.raises(ConfigError, match="context_bits"):
-        TheoryConfig(n_concepts=4, context_bits=3)
+def test_config_refuses_contexts_too_short_for_the_diversity_condition():
+    """The context-side rank is at most M + 1, so K concepts need M >= 2^K - 1 bits."""
+    with pytest.raises(ConfigError, match=r"'context_bits': 14 .* >= 2\^K - 1 = 15"):
+        TheoryConfig(n_concepts=4, context_bits=14)
+    assert TheoryConfig(n_concepts=4, context_bits=15).context_bits == 15
+
+
+def test_config_refuses_a_vocabulary_too_small_for_the_diversity_condition():
+    with pytest.raises(ConfigError, match="vocab_extra"):
+        TheoryConfig(vocab_extra=0)
+
+
+def test_the_paper_profile_meets_both_diversity_conditions():
+    """Full rank |Z| = 16 on the token side and on the context side, for every setting kind."""
+    cfg = TheoryConfig.for_profile("paper")
+    for context_noise in (max(cfg.context_noise), min(cfg.context_noise)):
+        e = enumerate_model(make_model(cfg, 0, context_noise, min(cfg.token_noise)))
+        token_rank, _ = rank_and_condition(token_diversity_matrix(e.lik_ZY), 16)
+        context_rank, _ = rank_and_condition(context_diversity_matrix(e.post_XZ, e.p_X), 16)
+        assert (token_rank, context_rank) == (16, 16)
 
 
 @pytest.mark.parametrize("profile", ["smoke", "default", "paper"])

@@ -16,7 +16,7 @@ import numpy as np
 
 from ipta.config import Config as BaseConfig
 from ipta.config import ConfigError, param
-from ipta.notebook import setup_for
+from ipta.notebook import glue_values, setup_for
 from ipta.sae import metrics
 from ipta.sae.controls import CONTROL_LABELS, CONTROLS, controls
 from ipta.sae.runs import ConceptData, Run, activations, concept_data, train_run
@@ -314,7 +314,6 @@ def verdict(mean: float, se: float) -> str:
 def glue_numbers(res: Result) -> dict[str, object]:
     """Glue (myst-nb) the numbers and verdicts the chapter's prose quotes; returns them too."""
     from IPython.display import Markdown
-    from myst_nb import glue
 
     values: dict[str, object] = {"n_seeds": len({r.seed for r in res.main}),
                                  "n_concepts": len(res.concepts.names)}
@@ -350,11 +349,7 @@ def glue_numbers(res: Result) -> dict[str, object]:
     values["order"] = Markdown(" > ".join(VARIANT_LABELS[v] for v in order))
     order_s = sorted({r.variant for r in res.main}, key=lambda v: -values[f"{v}_spearman"])
     values["order_spearman"] = Markdown(" > ".join(VARIANT_LABELS[v] for v in order_s))
-    for name, value in values.items():
-        if isinstance(value, (int, float, np.number)):  # numpy 2 reprs are not numbers to glue
-            value = values[name] = int(value) if isinstance(value, (int, np.integer)) else float(value)
-        glue(name, value, display=False)
-    return values
+    return glue_values(values)
 
 
 def table_2(res: Result):

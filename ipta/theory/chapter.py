@@ -17,8 +17,8 @@ import numpy as np
 from ipta.cache import get_or_compute
 from ipta.config import Config as BaseConfig
 from ipta.config import ConfigError, param
-from ipta.notebook import setup_for
-from ipta.theory.checks import FEATURES, compute_sweep
+from ipta.notebook import glue_values, setup_for
+from ipta.theory.checks import FEATURES, compute_sweep, mean_abs_cosine_of_random_directions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +32,8 @@ class Config(BaseConfig):
                                   low=0.0, high=3.0)
     n_graphs: int = param(3, "random graphs (each with its own CPTs, codes and channels)",
                           low=1, high=50)
-    context_bits: int = param(8, "bits M in a context x (|X| = 2^M contexts)", low=2, high=12)
+    context_bits: int = param(8, "bits M in a context x (|X| = 2^M contexts); the diversity "
+                              "condition needs M >= 2^K - 1", low=2, high=16)
     context_noise: tuple[float, ...] = param(
         (0.4, 0.3, 0.2, 0.12, 0.07, 0.04, 0.02, 0.01),
         "flip probabilities of the context bits: the invertibility knob (0.5 = no information)",
@@ -41,7 +42,7 @@ class Config(BaseConfig):
         (0.5, 0.02), "probabilities that the next token ignores z (its channel's noise)",
         low=1e-4, high=1.0)
     vocab_extra: int = param(1, "vocabulary size minus |Z| (the diversity condition needs >= 1)",
-                             low=0, high=64)
+                             low=1, high=64)
     width_extra: int = param(0, "representation width d minus (|Y| - 1), the least width that "
                              "can reach the optimum", low=0, high=64)
     encoder: Literal["table", "mlp"] = param("table", "f(x): a free table per context, or an MLP "
@@ -53,19 +54,23 @@ class Config(BaseConfig):
     seed: int = param(0, "master seed (graphs, CPTs, codes, initialisations, splits)", low=0)
 
     PROFILES = {
-        "smoke": {"n_graphs": 2, "context_bits": 6, "context_noise": (0.3, 0.1, 0.02),
+        "smoke": {"n_graphs": 2, "context_bits": 7, "context_noise": (0.3, 0.1, 0.02),
                   "steps": 600},
-        "paper": {"n_concepts": 4, "n_graphs": 10, "context_bits": 11, "steps": 20000,
-                  "lr": 0.02, "context_noise": (0.45, 0.4, 0.3, 0.2, 0.12, 0.07, 0.04, 0.02,
-                                                0.01, 0.005),
-                  "token_noise": (0.5, 0.2, 0.02)},
+        # K = 4 needs M >= 15 context bits (32768 contexts) for the diversity condition; about
+        # 1.5 hours on 2 CPU cores.
+        "paper": {"n_concepts": 4, "context_bits": 15, "n_graphs": 3,
+                  "context_noise": (0.4, 0.2, 0.1, 0.05, 0.02, 0.01)},
     }
 
     def validate(self) -> None:
-        if self.context_bits < self.n_concepts:
-            raise ConfigError(f"parameter 'context_bits': {self.context_bits} is below "
-                              f"n_concepts={self.n_concepts}; a context needs at least K bits "
-                              "to be able to identify z")
+        # log p(z|x) is affine in the M bits of x plus one per-context constant, so the
+        # context-side diversity matrix has rank <= M + 1 and needs M + 1 >= |Z| = 2^K.
+        needed = 2**self.n_concepts - 1
+        if self.context_bits < needed:
+            raise ConfigError(f"parameter 'context_bits': {self.context_bits} cannot satisfy the "
+                              f"diversity condition with n_concepts={self.n_concepts}; allowed: "
+                              f"context_bits >= 2^K - 1 = {needed} (the context-side rank is at "
+                              "most context_bits + 1)")
         if self.graph == "chain" and self.edges_per_node != 1.0:
             raise ConfigError("parameter 'edges_per_node' only applies to graph='er'")
 
@@ -101,21 +106,22 @@ def describe(res: Result) -> str:
             f"worst single context {a['kl_max'].max():.1e} nats")
 
 
-def reading_theorem(res: Result) -> str:
-    """Per token noise: Spearman(eps, held-out R^2 of the log-posterior) and which u fits best."""
+def _weighting_index(res: Result, weighting: str) -> int:
+    if weighting not in res.meta["weightings"]:
+        raise ValueError(f"weighting {weighting!r} is not one of {res.meta['weightings']}")
+    return res.meta["weightings"].index(weighting)
+
+
+def theorem_spearman(res: Result, key: str = "r2_white_trained") -> dict[tuple[str, float], float]:
+    """Spearman(E[eps], held-out score of the log-posterior fit) per (weighting, token noise):
+    the theorem, read as 'the log-posterior form tightens as eps -> 0', predicts < 0."""
     from scipy.stats import spearmanr
 
-    a, features = res.arrays, res.meta["features"]
-    log_i = features.index("log_posterior")
-    lines = []
-    for t in np.unique(a["token_noise"])[::-1]:
-        sel = a["token_noise"] == t
-        rho = spearmanr(a["eps"][sel], a["r2_trained"][sel, log_i]).statistic
-        wins = np.bincount(a["r2_trained"][sel].argmax(1), minlength=3)
-        lines.append(f"token noise {t:g}: Spearman(eps, held-out R² of log-posterior) = "
-                     f"{rho:+.2f} (the theorem predicts < 0); best u in how many settings: "
-                     + ", ".join(f"{f} {n}" for f, n in zip(features, wins)))
-    return "\n".join(lines)
+    a = res.arrays
+    log_i = res.meta["features"].index("log_posterior")
+    return {(wt, t): float(spearmanr(a["eps"][a["token_noise"] == t],
+                                     a[key][a["token_noise"] == t, i, log_i]).statistic)
+            for i, wt in enumerate(res.meta["weightings"]) for t in np.unique(a["token_noise"])}
 
 
 def reading_diversity(res: Result) -> str:
@@ -173,15 +179,17 @@ FEATURE_LABELS = {"log_posterior": "log p(z|x)", "posterior": "p(z|x)",
                   "mode_onehot": "one-hot mode"}
 
 
-def table_r2(res: Result, key: str = "r2_trained") -> "pandas.DataFrame":
-    """Held-out R^2 of f ~ A u + b per (token noise, context noise): mean +- sd over graphs."""
+def table_r2(res: Result, key: str = "r2_white_trained", weighting: str = "p(x)"
+             ) -> "pandas.DataFrame":
+    """A held-out score of f ~ A u + b per (token noise, context noise), mean +- sd over graphs,
+    with the effective sample size of the fitted half under that weighting."""
     import pandas as pd
 
-    arrays = res.arrays
-    frame = pd.DataFrame({"token noise": arrays["token_noise"],
-                          "context noise": arrays["context_noise"], "eps": arrays["eps"],
-                          "KL gap": arrays["kl"],
-                          **{FEATURE_LABELS[f]: arrays[key][:, i]
+    a, w = res.arrays, _weighting_index(res, weighting)
+    ess = a["ess_train"] if weighting == "p(x)" else a["n_train"].astype(float)
+    frame = pd.DataFrame({"token noise": a["token_noise"], "context noise": a["context_noise"],
+                          "eps": a["eps"], "ESS": ess, "KL gap": a["kl"],
+                          **{FEATURE_LABELS[f]: a[key][:, w, i]
                              for i, f in enumerate(FEATURES)}})
     groups = frame.groupby(["token noise", "context noise"], sort=False)
     table = groups.mean()
@@ -189,33 +197,87 @@ def table_r2(res: Result, key: str = "r2_trained") -> "pandas.DataFrame":
         sd = groups[col].std().fillna(0)
         table[col] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(table[col], sd)]
     table["eps"] = table["eps"].map("{:.4f}".format)
+    table["ESS"] = table["ESS"].map("{:.1f}".format)
     table["KL gap"] = table["KL gap"].map("{:.1e}".format)
-    return table.rename(columns={"eps": "E[eps(x)]", "KL gap": "KL to optimum"})
+    return table.rename(columns={"eps": "E[eps(x)]", "ESS": "ESS of fitted half",
+                                 "KL gap": "KL to optimum"})
 
 
-def figure_r2(res: Result):
-    """R^2 against the expected invertibility error, one panel per token noise: solid markers
-    for the trained model, open ones for the exact optimum; one point per graph."""
+def figure_r2(res: Result, key: str = "r2_white"):
+    """A held-out score against the expected invertibility error: rows are the two weightings,
+    columns the token noises; solid markers for the trained f, open ones for the exact
+    optimum; one point per graph. ``key``: ``r2_white`` (whitened) or ``r2`` (summed)."""
     import matplotlib.pyplot as plt
 
-    arrays = res.arrays
-    noises = np.unique(arrays["token_noise"])[::-1]
-    fig, axes = plt.subplots(1, len(noises), figsize=(5 * len(noises), 3.8), sharey=True,
-                             squeeze=False)
-    for ax, t in zip(axes[0], noises):
-        sel = arrays["token_noise"] == t
-        for i, f in enumerate(FEATURES):
-            c = f"C{i}"
-            ax.scatter(arrays["eps"][sel], arrays["r2_trained"][sel, i], color=c, s=18,
-                       label=f"{FEATURE_LABELS[f]} (trained)")
-            ax.scatter(arrays["eps"][sel], arrays["r2_exact"][sel, i], facecolor="none",
-                       edgecolor=c, s=30, label=f"{FEATURE_LABELS[f]} (exact optimum)")
-        ax.set(xscale="log", xlabel="expected invertibility error E[eps(x)]",
-               title=f"token noise {t:g}", ylim=(-0.5, 1.02))
-        ax.axhline(1, color="grey", lw=0.5)
-    axes[0, 0].set_ylabel("held-out R² of f ≈ A u(x) + b")
-    axes[0, -1].legend(fontsize=7, loc="lower left")
+    a = res.arrays
+    noises = np.unique(a["token_noise"])[::-1]
+    weightings = res.meta["weightings"]
+    fig, axes = plt.subplots(len(weightings), len(noises), figsize=(5.5 * len(noises), 7.2),
+                             sharex=True, sharey=True, squeeze=False)
+    label = "whitened held-out R²" if key == "r2_white" else "summed held-out R²"
+    for w, wt in enumerate(weightings):
+        for ax, t in zip(axes[w], noises):
+            sel = a["token_noise"] == t
+            for i, f in enumerate(FEATURES):
+                c = f"C{i}"
+                ax.scatter(a["eps"][sel], a[f"{key}_trained"][sel, w, i], color=c, s=18,
+                           label=f"{FEATURE_LABELS[f]} (trained)")
+                ax.scatter(a["eps"][sel], a[f"{key}_exact"][sel, w, i], facecolor="none",
+                           edgecolor=c, s=34, label=f"{FEATURE_LABELS[f]} (exact optimum)")
+            ax.set(xscale="log", title=f"{wt} weighting, token noise {t:g}", ylim=(-0.5, 1.02))
+            ax.axhline(1, color="grey", lw=0.5)
+        axes[w, 0].set_ylabel(label)
+    for ax in axes[-1]:
+        ax.set_xlabel("expected invertibility error E[eps(x)]")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=10)
+    return fig
+
+
+def figure_ess(res: Result):
+    """Effective sample size of the p(x)-weighted fitted half against E[eps], with the number
+    of contexts (the uniform weighting's) and the coefficients per output for scale."""
+    import matplotlib.pyplot as plt
+
+    a = res.arrays
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for t in np.unique(a["token_noise"])[::-1]:
+        sel = a["token_noise"] == t
+        ax.scatter(a["eps"][sel], a["ess_train"][sel], s=18, label=f"p(x), token noise {t:g}")
+    ax.axhline(a["n_train"].mean(), color="grey", ls="--", label="uniform (contexts fitted)")
+    ax.axhline(res.meta["n_configs"] + 1, color="black", ls=":",
+               label="coefficients per output (|Z| + 1)")
+    ax.set(xscale="log", yscale="log", xlabel="expected invertibility error E[eps(x)]",
+           ylabel="effective sample size")
+    ax.legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def figure_context_residuals(res: Result, token_noise: float | None = None):
+    """The pointwise reading: each context's residual under the best affine map (uniform
+    weights, all contexts) against its own eps(x), one panel per u, every setting of one token
+    noise (the sharpest by default), coloured by the setting's E[eps]."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    a = res.arrays
+    t = a["token_noise"].min() if token_noise is None else token_noise
+    rows = np.flatnonzero(a["token_noise"] == t)
+    fig, axes = plt.subplots(1, len(FEATURES), figsize=(13, 4.2), sharey=True)
+    norm = LogNorm(a["eps"][rows].min(), a["eps"][rows].max())
+    for i, (ax, f) in enumerate(zip(axes, FEATURES)):
+        for r in rows:
+            points = ax.scatter(np.maximum(a["eps_X"][r], 1e-6), a["resid_FX"][r, i], s=3,
+                                alpha=0.4, c=np.full(a["eps_X"].shape[1], a["eps"][r]),
+                                cmap="viridis", norm=norm, rasterized=True)
+        ax.set(xscale="log", title=f"u = {FEATURE_LABELS[f]}", ylim=(0, None),
+               xlabel="the context's own eps(x)")
+    axes[0].set_ylabel("residual ‖f − A u − b‖ / RMS spread of f")
+    fig.colorbar(points, ax=axes, label="setting's E[eps(x)]")
+    fig.suptitle(f"token noise {t:g}: one dot per context and setting "
+                 "(eps(x) below 1e-6 drawn at 1e-6)", y=1.0)
     return fig
 
 
@@ -283,3 +345,99 @@ def figure_kl_curve(res: Result):
     plt.xlabel("step")
     plt.ylabel("mean KL(p || q), all settings")
     return fig
+
+
+# ----------------------------------------------------------------------- numbers for the prose
+def _sharp_extremes(res: Result) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the sharpest token noise at its largest and its smallest context noise."""
+    a = res.arrays
+    sharp = a["token_noise"] == a["token_noise"].min()
+    return (sharp & (a["context_noise"] == a["context_noise"].max()),
+            sharp & (a["context_noise"] == a["context_noise"].min()))
+
+
+def theorem_numbers(res: Result) -> dict[str, float]:
+    """The numbers the Theorem 3.1 reading quotes (whitened held-out R^2 unless named)."""
+    a, m = res.arrays, res.meta
+    lp, post, mode = (m["features"].index(f) for f in FEATURES)
+    least, most = _sharp_extremes(res)
+    rho = theorem_spearman(res)
+    sharp, noisy = a["token_noise"].min(), a["token_noise"].max()
+    sel = a["token_noise"] == sharp
+    values = {"kl_max": a["kl"].max(), "kl_worst": a["kl_max"].max(),
+              "sharp": sharp, "noisy": noisy, "n_graphs": len(np.unique(a["graph"])),
+              "white_gap": np.abs(a["r2_white_trained"] - a["r2_white_exact"]).max(),
+              "summed_gap": np.abs(a["r2_trained"] - a["r2_exact"]).max(),
+              "ess_max": a["ess_train"].max(), "ess_min": a["ess_train"].min(),
+              "ess_most": a["ess_train"][most].mean(), "n_train": a["n_train"].mean(),
+              "n_coef": m["n_configs"] + 1, "n_per_noise": int(sel.sum())}
+    for w, tag in ((0, "px"), (1, "uni")):
+        wt = m["weightings"][w]
+        values[f"rho_{tag}_sharp"], values[f"rho_{tag}_noisy"] = rho[wt, sharp], rho[wt, noisy]
+        for name, rows in (("least", least), ("most", most)):
+            for f, i in (("lp", lp), ("post", post), ("mode", mode)):
+                values[f"{f}_{tag}_{name}"] = a["r2_white_trained"][rows, w, i].mean()
+        values[f"wins_{tag}_sharp"] = int((a["r2_white_trained"][sel, w].argmax(1) == lp).sum())
+        values[f"post_wins_{tag}_noisy"] = int(
+            (a["r2_white_trained"][a["token_noise"] == noisy, w].argmax(1) == post).sum())
+    # The pointwise reading: median residual of each u's best affine map over contexts of
+    # the sharp-token settings, split by the context's own eps(x).
+    eps_X, resid = a["eps_X"][sel], a["resid_FX"][sel]
+    for f, i in (("lp", lp), ("post", post), ("mode", mode)):
+        values[f"resid_{f}_sure"] = np.median(resid[:, i][eps_X < 0.01])
+        values[f"resid_{f}_unsure"] = np.median(resid[:, i][eps_X > 0.3])
+    return values
+
+
+def glue_numbers(res: Result) -> dict[str, Any]:
+    """Glue (myst-nb) every number the chapter's prose quotes; returns them too."""
+    from IPython.display import Markdown
+
+    a = res.arrays
+    values = theorem_numbers(res)
+    values["trend_uni"] = Markdown("falls" if values["lp_uni_most"] < values["lp_uni_least"]
+                                   else "rises")
+    trend_px = "falls" if values["lp_px_most"] < values["lp_px_least"] else "rises"
+    values["weighting_agrees"] = Markdown(
+        "shows the same trend" if trend_px == str(values["trend_uni"].data)
+        else f"does not: under p(x) the score {trend_px}")
+    values["resid_verdict"] = Markdown(
+        "grows where the theorem says it should vanish"
+        if values["resid_lp_sure"] > values["resid_lp_unsure"]
+        else "shrinks where the theorem says it should, as it predicts")
+    least = {f: values[f"{f}_uni_least"] for f in ("lp", "post", "mode")}
+    values["best_least"] = Markdown({"lp": "the log-posterior", "post": "the posterior",
+                                     "mode": "the one-hot mode"}[max(least, key=least.get)])
+    for name in ("token", "context"):
+        values[f"{name}_rank_min"] = a[f"{name}_rank"].min()
+        values[f"{name}_cond_max"] = a[f"{name}_cond"].max()
+    values["n_configs"] = res.meta["n_configs"]
+    values["context_bits"] = int(np.log2(res.meta["n_contexts"]))
+    quarters = invertibility_quarters(res)
+    for tag, mask in zip(("least", "most"), quarters.values()):
+        values[f"cos_same_{tag}"] = a["cos_same"][mask].mean()
+        values[f"cos_cross_{tag}"] = a["cos_cross"][mask].mean()
+    k = a["probe_vs_A"].shape[1]
+    off = ~np.eye(k, dtype=bool)
+    for key, tag in (("probe_vs_A", "A"), ("probe_vs_pairs", "pairs")):
+        values[f"diag_{tag}"] = np.diagonal(a[key], axis1=1, axis2=2).mean()
+        values[f"off_{tag}"] = np.abs(a[key][:, off]).mean()
+        for q, mask in zip(("least", "most"), quarters.values()):
+            values[f"diag_{tag}_{q}"] = np.diagonal(a[key][mask], axis1=1, axis2=2).mean()
+    values["cor42_verdict"] = Markdown(
+        "does not hold at any level of invertibility"
+        if max(values["cos_same_least"] - values["cos_cross_least"],
+               values["cos_same_most"] - values["cos_cross_most"]) < 0.1
+        else "holds in part: same-concept differences are closer to parallel than the baseline")
+    values["width"] = res.meta["width"]
+    values["chance_cos"] = mean_abs_cosine_of_random_directions(res.meta["width"])
+    values["cor43_verdict"] = Markdown(
+        "pick out their own concept in both versions (diagonal above the off-diagonal and above "
+        "chance)" if min(values["diag_A"], values["diag_pairs"]) > max(
+            values["off_A"], values["off_pairs"], values["chance_cos"])
+        else "do not clearly pick out their own concept in both versions")
+    values["closer"] = Markdown(
+        "the mean-pair-difference version" if values["diag_pairs"] - values["off_pairs"]
+        > values["diag_A"] - values["off_A"] else "the theorem's version")
+    return glue_values(values)
+

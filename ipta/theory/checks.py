@@ -6,7 +6,14 @@ has ``f(x) = A u(x) + b`` with ``u(x) = log p(z|x)`` (the vector over all |Z| co
 up to a remainder that vanishes as the invertibility error of Definition 2.1 goes to zero.
 We fit A and b by weighted least squares on part of the contexts and score the held-out part,
 for u = log p(z|x) and, as reference points, u = p(z|x) and u = one-hot of the posterior mode.
-Contexts are weighted by p(x): the theorem is about the data the model is trained on.
+Two weightings of the contexts: p(x) (the data the model is trained on) and uniform (the theorem
+is a statement about every context). Near invertibility p(x) sits on few contexts, so each
+setting also records the effective sample size 1 / sum w^2 of the weighted fit.
+
+Two scores: the summed multi-output R^2, which changes under a non-orthogonal linear map of f,
+and the R^2 after whitening f (its weighted covariance on the fitted contexts set to the
+identity), which does not: at the optimum f is only fixed up to an invertible linear map, so
+only the whitened score compares the trained f with the exact optimum on equal terms.
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from ipta.theory.nexttoken import optimal_logit_ratios_XY, train_next_token
 
 FEATURES = ("log_posterior", "posterior", "mode_onehot")
 """The three choices of u(x) compared in the Theorem 3.1 check."""
+
+WEIGHTINGS = ("p(x)", "uniform")
+"""The two weightings of the contexts in every least-squares fit and score."""
 
 
 def features_XZ(post_XZ: np.ndarray, kind: str) -> np.ndarray:
@@ -45,19 +55,52 @@ def fit_affine(f_XD: np.ndarray, u_XZ: np.ndarray, w_X: np.ndarray
     return coef[:-1].T, coef[-1]
 
 
+def effective_sample_size(w_X: np.ndarray) -> float:
+    """Kish's effective number of samples of a weighting: ``(sum w)^2 / sum w^2``."""
+    return float(w_X.sum() ** 2 / (w_X**2).sum())
+
+
+def whitening(f_XD: np.ndarray, w_X: np.ndarray, rtol: float = 1e-10
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean m and matrix W with ``(f - m) @ W`` of weighted covariance I (on the directions
+    whose variance exceeds ``rtol`` times the largest)."""
+    w = w_X / w_X.sum()
+    mean = w @ f_XD
+    centred = f_XD - mean
+    vals, vecs = np.linalg.eigh((w[:, None] * centred).T @ centred)
+    keep = vals > rtol * vals.max()
+    return mean, vecs[:, keep] / np.sqrt(vals[keep])
+
+
 def affine_fit_scores(f_XD: np.ndarray, u_XZ: np.ndarray, w_X: np.ndarray,
                       test_X: np.ndarray) -> dict[str, float]:
-    """R^2 and relative error of f ~ A u + b fitted on the contexts outside ``test_X`` (a mask)
-    and scored on those in it, both weighted by ``w_X``.
+    """Scores of f ~ A u + b fitted on the contexts outside ``test_X`` (a mask) and scored on
+    those in it, both weighted by ``w_X``.
 
-    R^2 = 1 - SS_res / SS_tot around the held-out weighted mean; relative error =
-    weighted RMS residual / weighted RMS norm of f (not centred)."""
-    A, b = fit_affine(f_XD[~test_X], u_XZ[~test_X], w_X[~test_X])
-    f, w = f_XD[test_X], w_X[test_X] / w_X[test_X].sum()
-    resid = ((f - (u_XZ[test_X] @ A.T + b)) ** 2).sum(1)
-    centred = ((f - w @ f) ** 2).sum(1)
-    return {"r2": float(1 - w @ resid / (w @ centred)),
-            "rel_err": float(np.sqrt(w @ resid / (w @ (f**2).sum(1))))}
+    ``r2``: 1 - SS_res / SS_tot summed over the outputs, around the held-out weighted mean;
+    ``r2_white``: the same after whitening f with the fitted contexts' weighted covariance
+    (unchanged by any invertible linear map of f); ``rel_err``: weighted RMS residual / weighted
+    RMS norm of f (not centred)."""
+    train = ~test_X
+    mean, white = whitening(f_XD[train], w_X[train])
+    w = w_X[test_X] / w_X[test_X].sum()
+    out = {}
+    for name, target in (("r2", f_XD), ("r2_white", (f_XD - mean) @ white)):
+        A, b = fit_affine(target[train], u_XZ[train], w_X[train])
+        f = target[test_X]
+        resid = ((f - (u_XZ[test_X] @ A.T + b)) ** 2).sum(1)
+        out[name] = float(1 - w @ resid / (w @ ((f - w @ f) ** 2).sum(1)))
+        if name == "r2":
+            out["rel_err"] = float(np.sqrt(w @ resid / (w @ (f**2).sum(1))))
+    return out
+
+
+def context_residuals(f_XD: np.ndarray, u_XZ: np.ndarray) -> np.ndarray:
+    """Each context's residual norm under the best affine map f ~ A u + b over all contexts
+    (uniform weights), relative to the RMS spread of f: the pointwise reading of the theorem."""
+    A, b = fit_affine(f_XD, u_XZ, np.ones(len(f_XD)))
+    spread = np.sqrt(((f_XD - f_XD.mean(0)) ** 2).sum(1).mean())
+    return np.linalg.norm(f_XD - u_XZ @ A.T - b, axis=1) / spread
 
 
 def rank_and_condition(m: np.ndarray, n_cols: int | None = None, rtol: float = 1e-9
@@ -146,6 +189,14 @@ def cosine_matrix(rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
     return _unit(rows_a) @ _unit(rows_b).T
 
 
+def mean_abs_cosine_of_random_directions(dim: int) -> float:
+    """E|cos| between two independent uniformly random directions in ``dim`` dimensions:
+    Gamma(d/2) / (sqrt(pi) Gamma((d+1)/2)), the chance level of an alignment heatmap."""
+    from math import exp, lgamma, pi, sqrt
+
+    return exp(lgamma(dim / 2) - lgamma((dim + 1) / 2)) / sqrt(pi)
+
+
 def insample_r2(f_XD: np.ndarray, u_XZ: np.ndarray, w_X: np.ndarray) -> float:
     """Weighted R^2 of f ~ A u + b fitted and scored on all contexts (no hold-out)."""
     A, b = fit_affine(f_XD, u_XZ, w_X)
@@ -156,21 +207,32 @@ def insample_r2(f_XD: np.ndarray, u_XZ: np.ndarray, w_X: np.ndarray) -> float:
 
 def setting_checks(f_XD: np.ndarray, model: LatentModel, enum: Enumeration,
                    test_X: np.ndarray) -> dict[str, np.ndarray]:
-    """Every check of one trained model: Theorem 3.1 fits (trained f and exact optimum),
-    diversity ranks, Corollary 4.2 cosines and Corollary 4.3 probe-direction cosines."""
+    """Every check of one trained model: Theorem 3.1 fits (trained f and exact optimum, under
+    both weightings: arrays indexed [weighting, feature]), effective sample sizes, per-context
+    residuals, diversity ranks, Corollary 4.2 cosines and Corollary 4.3 probe-direction cosines."""
     w_X, k = enum.p_X, model.n_concepts
     exact_XR = optimal_logit_ratios_XY(enum.pred_XY)
-    out: dict[str, list] = {"r2_trained": [], "rel_err_trained": [], "r2_exact": [],
-                            "r2_exact_insample": []}
-    for kind in FEATURES:
+    names = ("r2_trained", "r2_white_trained", "rel_err_trained", "r2_exact", "r2_white_exact",
+             "r2_exact_insample")
+    out = {name: np.zeros((len(WEIGHTINGS), len(FEATURES))) for name in names}
+    resid_FX = np.zeros((len(FEATURES), len(w_X)))
+    for j, kind in enumerate(FEATURES):
         u = features_XZ(enum.post_XZ, kind)
-        trained = affine_fit_scores(f_XD, u, w_X, test_X)
-        out["r2_trained"].append(trained["r2"])
-        out["rel_err_trained"].append(trained["rel_err"])
-        out["r2_exact"].append(affine_fit_scores(exact_XR, u, w_X, test_X)["r2"])
-        out["r2_exact_insample"].append(insample_r2(exact_XR, u, w_X))
-    res = {name: np.array(v) for name, v in out.items()}
-    res["eps"] = np.array(w_X @ invertibility_error_X(enum.post_XZ))
+        resid_FX[j] = context_residuals(f_XD, u)
+        for i, weights in enumerate((w_X, np.ones_like(w_X))):
+            trained = affine_fit_scores(f_XD, u, weights, test_X)
+            exact = affine_fit_scores(exact_XR, u, weights, test_X)
+            out["r2_trained"][i, j], out["r2_white_trained"][i, j] = trained["r2"], trained["r2_white"]
+            out["rel_err_trained"][i, j] = trained["rel_err"]
+            out["r2_exact"][i, j], out["r2_white_exact"][i, j] = exact["r2"], exact["r2_white"]
+            out["r2_exact_insample"][i, j] = insample_r2(exact_XR, u, weights)
+    res = dict(out)
+    eps_X = invertibility_error_X(enum.post_XZ)
+    res["eps_X"], res["resid_FX"] = eps_X, resid_FX
+    res["ess_train"] = np.array(effective_sample_size(w_X[~test_X]))
+    res["ess_test"] = np.array(effective_sample_size(w_X[test_X]))
+    res["n_train"] = np.array((~test_X).sum())
+    res["eps"] = np.array(w_X @ eps_X)
     res["token_rank"], res["token_cond"] = map(np.array, rank_and_condition(
         token_diversity_matrix(enum.lik_ZY), 2**k))
     res["context_rank"], res["context_cond"] = map(np.array, rank_and_condition(
@@ -206,7 +268,7 @@ def compute_sweep(cfg, progress: bool = True) -> tuple[dict, dict]:
                   token_noise=np.array([s[1] for s in settings]),
                   context_noise=np.array([s[2] for s in settings]),
                   kl=trained["kl_S"], kl_max=trained["kl_max_S"], kl_curve=trained["curve"])
-    meta = {"features": list(FEATURES), "n_contexts": len(enums[0].p_X), "n_tokens": n_y,
+    meta = {"features": list(FEATURES), "weightings": list(WEIGHTINGS), "n_contexts": len(enums[0].p_X), "n_tokens": n_y,
             "n_configs": 2**cfg.n_concepts, "width": n_y - 1 + cfg.width_extra,
             "edges": [sorted(m.graph.edges) for m in models[::len(settings) // cfg.n_graphs]]}
     return arrays, meta
