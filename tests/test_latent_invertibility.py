@@ -6,6 +6,7 @@ import pytest
 
 from ipta.latent.dag import all_configs, joint_probs, make_dag
 from ipta.latent.invertibility import (identified_share, latent_bayes_accuracy,
+                                       masked_bit_diversity_rank,
                                        masked_latent_bayes_accuracy, posterior_concentration)
 from ipta.latent.observe import random_observation_map
 
@@ -78,3 +79,12 @@ def test_masking_one_variable_never_helps():
     code = random_observation_map(4, 6, np.random.default_rng(9)).code_CM
     assert (masked_latent_bayes_accuracy(probs, configs, code)
             <= latent_bayes_accuracy(probs, configs, code) + 1e-12).all()
+
+
+def test_masked_bit_diversity_rank_is_at_most_the_number_of_positions():
+    """One row per position: m bits of 8 configurations give rank <= m, and 8 needs m >= 8."""
+    rng = np.random.default_rng(0)
+    for m in (3, 6, 12):
+        code = random_observation_map(3, m, rng).code_CM
+        assert masked_bit_diversity_rank(code) <= min(m, 8)
+    assert masked_bit_diversity_rank(np.eye(8, dtype=int)) == 8

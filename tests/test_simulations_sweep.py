@@ -9,7 +9,8 @@ from ipta.config import ConfigError
 from ipta.simulations.chapter import Config as SimulationConfig
 from ipta.simulations.masked_mlp import train_batched, train_single
 from ipta.simulations.problems import Setting, make_problem, sweep_settings, training_data
-from ipta.simulations.sweep import results_frame, run_sweep, stack_runs
+from ipta.simulations.sweep import (probe_accuracy, probed_positions, results_frame, run_sweep,
+                                  stack_runs)
 
 TINY = dict(steps=12, batch_size=32, hidden=32, embed_dim=8, n_layers=3, n_fit=200, n_score=200)
 
@@ -114,3 +115,35 @@ def test_thread_setting_is_restored_after_training():
     with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_per_position_probe_recovers_a_code_that_the_pooled_probe_misses():
+    """A latent written along +e_0 when position 0 is masked and along -e_0 when position 1 is:
+    probes fitted per masked position read it perfectly, one pooled probe is at chance."""
+    rng = np.random.default_rng(0)
+    z_N, pos_N = rng.integers(2, size=2000), rng.integers(2, size=2000)
+    feats_NF = 0.1 * rng.normal(size=(2000, 5))
+    feats_NF[:, 0] += (2 * z_N - 1) * (1 - 2 * pos_N)
+    fit, score = np.arange(2000) < 1000, np.arange(2000) >= 1000
+    pooled = probe_accuracy(feats_NF[fit], z_N[fit, None], feats_NF[score], z_N[score, None], 1.0)
+    assert abs(pooled[0] - 0.5) < 0.06
+    for j in (0, 1):
+        a, b = fit & (pos_N == j), score & (pos_N == j)
+        assert probe_accuracy(feats_NF[a], z_N[a, None], feats_NF[b], z_N[b, None], 1.0)[0] > 0.99
+
+
+def test_probed_positions_are_evenly_spaced_and_include_both_ends():
+    np.testing.assert_array_equal(probed_positions(12, 4), [0, 4, 7, 11])
+    np.testing.assert_array_equal(probed_positions(3, 4), [0, 1, 2])
+
+
+def test_evaluation_reports_every_layer_and_position_and_the_last_layer_is_the_pooled_probe():
+    cfg = SimulationConfig(chain_observed=(5,), er_graphs=("ER1",), er_latents=(4,), seeds=(0,),
+                           positions_probed=3, **TINY)
+    arrays, _ = run_sweep(cfg, progress=False)
+    assert arrays["acc_layer_trained_SLK"].shape[1] == cfg.n_layers
+    np.testing.assert_array_equal(arrays["acc_layer_trained_SLK"][:, -1], arrays["acc_trained_SK"])
+    np.testing.assert_array_equal(arrays["positions_SP"], [[0, 2, 4], [0, 6, 11]])
+    k_chain = cfg.chain_latents
+    assert np.isfinite(arrays["acc_pos_untrained_SPK"][0, :, :k_chain]).all()
+    assert np.isnan(arrays["acc_pos_untrained_SPK"][0, :, k_chain:]).all()

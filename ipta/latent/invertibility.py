@@ -89,3 +89,12 @@ def masked_token_entropy(probs_C: np.ndarray, code_CM: np.ndarray) -> float:
         cond_G2 = mass_G2 / np.maximum(mass_G2.sum(axis=1, keepdims=True), 1e-300)
         total -= float((mass_G2 * np.log(np.where(cond_G2 > 0, cond_G2, 1.0))).sum())
     return total / code_CM.shape[1]
+
+
+def masked_bit_diversity_rank(code_CM: np.ndarray) -> int:
+    """Rank of the token-side diversity matrix of the masked-bit task, read as generously as we
+    can: every position's bit one token, with a small symmetric flip noise so that its log-odds
+    ``log p(x_j = 1|z) - log p(x_j = 0|z)`` are finite (they are proportional to 2 x_j(z) - 1).
+
+    The matrix has one row per position, so its rank is at most m; Theorem 3.1 needs |Z|."""
+    return int(np.linalg.matrix_rank(2.0 * code_CM.T - 1))

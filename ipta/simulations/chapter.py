@@ -16,7 +16,7 @@ import numpy as np
 from ipta.cache import get_or_compute
 from ipta.config import Config as BaseConfig
 from ipta.config import ConfigError, param
-from ipta.notebook import setup_for
+from ipta.notebook import glue_values, setup_for
 from ipta.simulations.sweep import results_frame, run_sweep
 
 
@@ -44,6 +44,8 @@ class Config(BaseConfig):
     embed_dim: int = param(64, "width of the position-and-state token embedding", low=1)
     n_fit: int = param(500, "samples to fit each logistic-regression probe", low=20)
     n_score: int = param(500, "separate samples to score each probe", low=20)
+    positions_probed: int = param(4, "masked positions probed one by one in each run (evenly "
+                                  "spaced; every position if m is smaller)", low=1, high=64)
     probe_c: float = param(1.0, "inverse L2 strength C of the probes (scikit-learn default)", low=1e-6)
     table_low: float = param(0.2, "lower end of the Bernoulli parameters' uniform law", low=0.0, high=1.0)
     table_high: float = param(0.8, "upper end of the Bernoulli parameters' uniform law", low=0.0, high=1.0)
@@ -52,7 +54,8 @@ class Config(BaseConfig):
 
     PROFILES = {
         "smoke": {"chain_observed": (2, 6), "er_graphs": ("ER1", "ER3"), "er_latents": (4, 5),
-                  "seeds": (0, 1), "steps": 40, "hidden": 64, "n_fit": 200, "n_score": 200},
+                  "seeds": (0, 1), "steps": 40, "hidden": 64, "n_fit": 200, "n_score": 200,
+                  "positions_probed": 2},
         "paper": {"chain_observed": (2, 3, 4, 5, 6, 8, 10, 12, 16), "steps": 3000,
                   "batch_size": 256, "hidden": 256, "n_fit": 4000, "n_score": 4000},
     }
@@ -120,6 +123,7 @@ def reading(res: Result) -> str:
     by_k = right.groupby("n_latents")[["trained", "untrained", "raw", "bayes_masked"]].mean()
     k_lo, k_hi = by_k.index.min(), by_k.index.max()
     gap_right = (right.trained - right.untrained).mean()
+    gap_right_pos = (right.trained_per_position - right.untrained_per_position).mean()
     left_gap = (left.trained_mean - left.untrained_mean).abs().max()
     return (
         f"- Left panel: trained accuracy and posterior concentration correlate at {corr:.2f}; the "
@@ -129,7 +133,8 @@ def reading(res: Result) -> str:
         f"the untrained network goes from {by_k.untrained[k_lo]:.3f} to "
         f"{by_k.untrained[k_hi]:.3f}, the raw bits from {by_k.raw[k_lo]:.3f} to "
         f"{by_k.raw[k_hi]:.3f}.\n"
-        f"- Trained minus untrained, averaged over the right panel's runs: {gap_right:+.3f}.")
+        f"- Trained minus untrained, averaged over the right panel's runs: {gap_right:+.3f} with "
+        f"the pooled probe of G.1, {gap_right_pos:+.3f} with one probe per masked position.")
 
 
 # ----------------------------------------------------------------------- tables and figures
@@ -215,3 +220,161 @@ def figure_2(res: Result):
     axes[0, 0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------- the controls
+READINGS = {"pooled": ("trained", "untrained"),
+            "per position": ("trained_per_position", "untrained_per_position")}
+"""The two probe readings of the MLP output: (trained column, untrained column) of ``runs``."""
+
+
+def seed_gain(res: Result, panel: str, trained: str, untrained: str) -> tuple[float, float, int]:
+    """Trained minus untrained accuracy, averaged over a panel's settings within each seed:
+    (mean over seeds, standard error over seeds, number of seeds)."""
+    runs = res.runs[res.runs.panel == panel]
+    per_seed = (runs[trained] - runs[untrained]).groupby(runs.seed).mean().to_numpy()
+    se = per_seed.std(ddof=1) / np.sqrt(len(per_seed)) if len(per_seed) > 1 else float("nan")
+    return float(per_seed.mean()), float(se), len(per_seed)
+
+
+def gain_verdict(mean: float, se: float) -> str:
+    """Our rule: a difference counts when it exceeds twice its standard error over seeds."""
+    if not np.isfinite(se):
+        return "cannot be told from zero with one seed"
+    if mean > 2 * se:
+        return "helps"
+    return "hurts" if mean < -2 * se else "makes no difference we can detect"
+
+
+def n_layers(res: Result) -> int:
+    return sum(c.startswith("trained_layer") for c in res.runs.columns)
+
+
+def table_controls(res: Result) -> "pandas.DataFrame":
+    """Per panel and size: trained and untrained accuracy, pooled over masked positions and per
+    masked position, and per layer (pooled), as mean ± sd over seeds."""
+    cols = {"pooled, trained": "trained", "pooled, untrained": "untrained",
+            "per position, trained": "trained_per_position",
+            "per position, untrained": "untrained_per_position"}
+    return _seed_table(res, cols)
+
+
+def table_layers(res: Result) -> "pandas.DataFrame":
+    """Per panel and size: trained and untrained accuracy of the pooled probe after each block,
+    as mean ± sd over seeds."""
+    cols = {}
+    for l in range(1, n_layers(res) + 1):
+        cols[f"block {l}, trained"] = f"trained_layer{l}"
+        cols[f"block {l}, untrained"] = f"untrained_layer{l}"
+    return _seed_table(res, cols)
+
+
+def _seed_table(res: Result, cols: dict[str, str]) -> "pandas.DataFrame":
+    """``cols`` (title -> column of ``runs``) per panel and size, as mean ± sd over seeds."""
+    runs = res.runs
+    x = np.where(runs.panel == "left", "m = " + runs.n_observed.astype(str),
+                 "K = " + runs.n_latents.astype(str))
+    # Seeds first averaged over the panel's graphs, so the spread is over seeds only.
+    per_seed = runs.assign(size=x).groupby(["panel", "size", "seed"], sort=False)[
+        list(cols.values())].mean()
+    groups = per_seed.groupby(level=["panel", "size"], sort=False)
+    mean, sd = groups.mean(), groups.std().fillna(0)
+    table = mean.copy().astype(object)
+    for c in cols.values():
+        table[c] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(mean[c], sd[c])]
+    return table.rename(columns={v: k for k, v in cols.items()})
+
+
+def figure_controls(res: Result):
+    """Trained (solid) and untrained (dashed) accuracy against m (chain) and K (ER graphs), for
+    the pooled probe and the per-position probes; bands: one sd over seeds."""
+    import matplotlib.pyplot as plt
+
+    runs = res.runs
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, (panel, x, label) in zip(axes, (("left", "n_observed", "observed variables m"),
+                                            ("right", "n_latents", "latent variables K"))):
+        sub = runs[runs.panel == panel]
+        for i, (reading, (tr, un)) in enumerate(READINGS.items()):
+            for col, style, tag in ((tr, "-o", "trained"), (un, "--s", "untrained")):
+                per_seed = sub.groupby([x, "seed"])[col].mean().groupby(level=0)
+                mean, sd = per_seed.mean(), per_seed.std().fillna(0)
+                ax.plot(mean.index, mean, style, color=f"C{i}", label=f"{reading}, {tag}")
+                ax.fill_between(mean.index, mean - sd, mean + sd, color=f"C{i}", alpha=0.15)
+        ax.set(xlabel=label, title="chain" if panel == "left" else "ER graphs (all kinds)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("probe accuracy (mean over latents)")
+    axes[1].legend(fontsize=9, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def figure_layers(res: Result):
+    """Pooled probe accuracy after each block, trained (solid) and untrained (dashed), one line
+    per K of the ER graphs; bands: one sd over seeds."""
+    import matplotlib.pyplot as plt
+
+    runs = res.runs[res.runs.panel == "right"]
+    layers = np.arange(1, n_layers(res) + 1)
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    for i, (k, sub) in enumerate(runs.groupby("n_latents")):
+        for tag, style in (("trained", "-o"), ("untrained", "--s")):
+            per_seed = sub.groupby("seed")[[f"{tag}_layer{l}" for l in layers]].mean()
+            mean, sd = per_seed.mean().to_numpy(), per_seed.std().fillna(0).to_numpy()
+            ax.plot(layers, mean, style, color=f"C{i}", label=f"K = {k}, {tag}")
+            ax.fill_between(layers, mean - sd, mean + sd, color=f"C{i}", alpha=0.12)
+    ax.set(xticks=layers, xlabel="block (Linear-BatchNorm-ReLU) output",
+           ylabel="probe accuracy, pooled", title="ER graphs")
+    ax.legend(fontsize=9, ncol=1, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def table_diversity(res: Result) -> "pandas.DataFrame":
+    """Per setting: |Z| = 2^K, the masked-bit task's token-side rank (mean over seeds) and
+    whether it reaches |Z|, the rank Theorem 3.1's diversity condition needs."""
+    runs = res.runs
+    table = runs.groupby(["panel", "graph", "n_latents", "n_observed"], sort=False).agg(
+        rank=("diversity_rank", "mean")).reset_index()
+    table["|Z| needed"] = 2 ** table.n_latents
+    table["meets it"] = np.where(table["rank"] >= table["|Z| needed"], "yes", "no")
+    return table
+
+
+def glue_numbers(res: Result) -> dict[str, object]:
+    """Glue (myst-nb) every number and verdict the chapter's prose quotes; returns them too."""
+    from IPython.display import Markdown
+
+    runs = res.runs
+    values: dict[str, object] = {"n_seeds": runs.seed.nunique(), "n_layers": n_layers(res)}
+    for panel in ("left", "right"):
+        for reading, (tr, un) in READINGS.items():
+            tag = f"{panel}_{reading.replace(' ', '_')}"
+            mean, se, _ = seed_gain(res, panel, tr, un)
+            values[f"gain_{tag}"], values[f"gain_{tag}_se"] = mean, se
+            values[f"verdict_{tag}"] = Markdown(gain_verdict(mean, se))
+            values[f"acc_{tag}"] = runs[runs.panel == panel][tr].mean()
+            values[f"acc_{tag}_untrained"] = runs[runs.panel == panel][un].mean()
+        for l, name in ((1, "first"), (n_layers(res), "last")):
+            mean, se, _ = seed_gain(res, panel, f"trained_layer{l}", f"untrained_layer{l}")
+            values[f"gain_{panel}_{name}"], values[f"gain_{panel}_{name}_se"] = mean, se
+            values[f"verdict_{panel}_{name}"] = Markdown(gain_verdict(mean, se))
+    pooled_hurts = values["gain_right_pooled"] < -2 * values["gain_right_pooled_se"]
+    position_holds = values["gain_right_per_position"] >= -2 * values["gain_right_per_position_se"]
+    values["pooling_verdict"] = Markdown(
+        "a property of the pooled probe, not of what training learned: read per masked "
+        "position, the trained network is at least as readable as the untrained one"
+        if pooled_hurts and position_holds else
+        "not explained by pooling: the per-position reading does not reverse it"
+        if pooled_hurts else "absent: the pooled probe does not show training hurting")
+    right = runs[runs.panel == "right"]
+    values["per_position_minus_pooled"] = (right.trained_per_position - right.trained).mean()
+    best = max(range(1, n_layers(res) + 1), key=lambda l: right[f"trained_layer{l}"].mean())
+    values["best_layer"], values["best_layer_acc"] = best, right[f"trained_layer{best}"].mean()
+    diversity = table_diversity(res)
+    values["n_settings"] = len(diversity)
+    values["n_meet"] = int((diversity["meets it"] == "yes").sum())
+    values["rank_max"] = diversity["rank"].max()
+    values["max_m"], values["min_z"] = runs.n_observed.max(), 2 ** runs.n_latents.min()
+    return glue_values(values)

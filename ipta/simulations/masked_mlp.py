@@ -98,8 +98,10 @@ def stacked_inputs(code_SCM: "torch.Tensor", valid_SM: "torch.Tensor", config_SN
 
 
 def stacked_features(params: dict, buffers: dict, onehot_SNT: "torch.Tensor", n_layers: int,
-                     training: bool, momentum: float = 0.1, eps: float = 1e-5) -> "torch.Tensor":
-    """``feats_SNH``: the MLP output of every run, BatchNorm over each run's own batch.
+                     training: bool, momentum: float = 0.1, eps: float = 1e-5,
+                     every_layer: bool = False) -> "torch.Tensor | list[torch.Tensor]":
+    """``feats_SNH``: the MLP output of every run, BatchNorm over each run's own batch (with
+    ``every_layer``, the list of every block's output, the last one being the MLP output).
 
     BatchNorm of S runs of width H is one BatchNorm of S*H channels over the N samples, so
     torch's fused kernel does it (and updates the running statistics exactly as BatchNorm1d):
@@ -109,6 +111,7 @@ def stacked_features(params: dict, buffers: dict, onehot_SNT: "torch.Tensor", n_
 
     h = torch.bmm(onehot_SNT, params["emb"])
     n_runs, n = h.shape[0], h.shape[1]
+    outputs = []
     for l in range(n_layers):
         h_SNH = torch.bmm(h, params[f"W{l}"])
         width = h_SNH.shape[2]
@@ -118,7 +121,8 @@ def stacked_features(params: dict, buffers: dict, onehot_SNT: "torch.Tensor", n_
             params[f"gamma{l}"].reshape(-1), params[f"beta{l}"].reshape(-1),
             training=training, momentum=momentum, eps=eps)
         h = torch.relu(h_NC).reshape(n, n_runs, width).transpose(0, 1)
-    return h
+        outputs.append(h)
+    return outputs if every_layer else h
 
 
 def _adam(params, lr: float) -> "torch.optim.Adam":

@@ -15,8 +15,8 @@ import numpy as np
 from ipta.latent.dag import (BernoulliDAG, all_configs, config_index, joint_probs, make_dag,
                              sample_latents)
 from ipta.latent.invertibility import (identified_share, latent_bayes_accuracy,
-                                       masked_latent_bayes_accuracy, masked_token_entropy,
-                                       posterior_concentration)
+                                       masked_bit_diversity_rank, masked_latent_bayes_accuracy,
+                                       masked_token_entropy, posterior_concentration)
 from ipta.latent.observe import ObservationMap, random_observation_map
 
 
@@ -70,7 +70,8 @@ class Problem:
                                                           code_CM).mean()),
                 "bayes_masked": float(masked_latent_bayes_accuracy(self.probs_C, self.configs_CK,
                                                                    code_CM).mean()),
-                "loss_floor": masked_token_entropy(self.probs_C, code_CM)}
+                "loss_floor": masked_token_entropy(self.probs_C, code_CM),
+                "diversity_rank": masked_bit_diversity_rank(code_CM)}
 
 
 def make_problem(setting: Setting, cfg) -> Problem:

@@ -39,38 +39,75 @@ def probe_accuracy(fit_NF: np.ndarray, fit_NK: np.ndarray, score_NF: np.ndarray,
     return acc_K
 
 
+def probed_positions(n_observed: int, n_probed: int) -> np.ndarray:
+    """The masked positions probed one by one: ``n_probed`` evenly spaced (all if m is fewer)."""
+    return np.unique(np.linspace(0, n_observed - 1, min(n_probed, n_observed)).round()).astype(int)
+
+
+def _all_features(trained: dict, onehot, n_layers: int) -> dict[str, list[np.ndarray]]:
+    """Every block's output ``feats_SNH`` (a list over layers), trained and untrained."""
+    from ipta.simulations.masked_mlp import stacked_features
+
+    return {name: [h.numpy() for h in stacked_features(trained[params], trained[buffers], onehot,
+                                                       n_layers, training=False,
+                                                       every_layer=True)]
+            for name, params, buffers in (("trained", "trained", "buffers"),
+                                          ("untrained", "init", "init_buffers"))}
+
+
 def evaluate_runs(problems: list[Problem], datas: list[dict], trained: dict, cfg,
                   progress: bool = True) -> dict[str, np.ndarray]:
-    """Probe accuracies ``acc_*_SK`` (NaN beyond a run's K) of the trained MLP's features, of the
-    same MLP untrained, and of the raw observed variables (all m, nothing masked)."""
+    """Probe accuracies of every run's latents (NaN beyond a run's K or probed positions).
+
+    Pooled over random masked positions, as in appendix G.1: ``acc_{trained,untrained}_SK`` on
+    the MLP output and ``acc_raw_SK`` on the observed bits (all m, nothing masked); per layer:
+    ``acc_layer_{trained,untrained}_SLK`` on every block's output, pooled; per masked position:
+    ``acc_pos_{trained,untrained}_SPK`` on the MLP output with position
+    ``positions_SP`` masked in every sample (fitted and scored on the same samples as pooled).
+    """
     import torch
     from tqdm.auto import tqdm
 
-    from ipta.simulations.masked_mlp import stacked_tables, stacked_features, stacked_inputs
+    from ipta.simulations.masked_mlp import stacked_inputs, stacked_tables
 
-    n_runs, k_max = len(problems), max(p.setting.n_latents for p in problems)
-    out = {name: np.full((n_runs, k_max), np.nan) for name in ("acc_trained_SK", "acc_untrained_SK",
-                                                                 "acc_raw_SK")}
+    n_runs, k_max, n_layers = len(problems), max(p.setting.n_latents for p in problems), cfg.n_layers
+    positions = [probed_positions(p.setting.n_observed, cfg.positions_probed) for p in problems]
+    n_pos = max(len(p) for p in positions)
+    positions_SP = np.stack([np.pad(p, (0, n_pos - len(p)), mode="edge") for p in positions])
+    out = {"positions_SP": np.where(np.arange(n_pos) < np.array([len(p) for p in positions])[:, None],
+                                    positions_SP, -1)}
+    for tag in ("trained", "untrained"):
+        out[f"acc_{tag}_SK"] = np.full((n_runs, k_max), np.nan)
+        out[f"acc_layer_{tag}_SLK"] = np.full((n_runs, n_layers, k_max), np.nan)
+        out[f"acc_pos_{tag}_SPK"] = np.full((n_runs, n_pos, k_max), np.nan)
+    out["acc_raw_SK"] = np.full((n_runs, k_max), np.nan)
     n_pad = trained["init"]["emb"].shape[1] // 3
     code, valid = stacked_tables(problems, n_pad, torch.device("cpu"))
     config = torch.from_numpy(np.stack([d["eval_config_N"] for d in datas]))
     masked = torch.from_numpy(np.stack([d["eval_masked_N"] for d in datas]))
     with torch.no_grad():
-        onehot, _ = stacked_inputs(code, valid, config, masked)
-        feats = {"acc_trained_SK": stacked_features(trained["trained"], trained["buffers"], onehot,
-                                                    cfg.n_layers, training=False).numpy(),
-                 "acc_untrained_SK": stacked_features(trained["init"], trained["init_buffers"],
-                                                      onehot, cfg.n_layers, training=False).numpy()}
-    fit = slice(0, cfg.n_fit)
-    score = slice(cfg.n_fit, cfg.n_fit + cfg.n_score)
+        pooled = _all_features(trained, stacked_inputs(code, valid, config, masked)[0], n_layers)
+        by_position = [_all_features(trained, stacked_inputs(
+            code, valid, config, torch.from_numpy(positions_SP[:, [j]]).expand_as(masked))[0],
+            n_layers) for j in range(n_pos)]
+    fit, score = slice(0, cfg.n_fit), slice(cfg.n_fit, cfg.n_fit + cfg.n_score)
+
+    def accuracy(f_NF: np.ndarray, latents_NK: np.ndarray) -> np.ndarray:
+        return probe_accuracy(f_NF[fit], latents_NK[fit], f_NF[score], latents_NK[score],
+                              cfg.probe_c)
+
     for i in tqdm(range(n_runs), desc="probing", disable=not progress):
-        p, config_N = problems[i], datas[i]["eval_config_N"]
-        latents_NK, k = p.configs_CK[config_N], p.setting.n_latents
-        run_feats = {name: f[i] for name, f in feats.items()}
-        run_feats["acc_raw_SK"] = p.obs.observe(config_N).astype(np.float64)
-        for name, f_NF in run_feats.items():
-            out[name][i, :k] = probe_accuracy(f_NF[fit], latents_NK[fit], f_NF[score],
-                                              latents_NK[score], cfg.probe_c)
+        p = problems[i]
+        latents_NK, k = p.configs_CK[datas[i]["eval_config_N"]], p.setting.n_latents
+        out["acc_raw_SK"][i, :k] = accuracy(p.obs.observe(datas[i]["eval_config_N"])
+                                            .astype(np.float64), latents_NK)
+        for tag in ("trained", "untrained"):
+            for l in range(n_layers):
+                out[f"acc_layer_{tag}_SLK"][i, l, :k] = accuracy(pooled[tag][l][i], latents_NK)
+            out[f"acc_{tag}_SK"][i] = out[f"acc_layer_{tag}_SLK"][i, -1]
+            for j in range(len(positions[i])):
+                out[f"acc_pos_{tag}_SPK"][i, j, :k] = accuracy(by_position[j][tag][-1][i],
+                                                               latents_NK)
     return out
 
 
@@ -128,9 +165,13 @@ def results_frame(arrays: dict[str, np.ndarray], meta: dict) -> "pandas.DataFram
     df = pd.DataFrame(meta["settings"])
     for name in ("trained", "untrained", "raw"):
         df[name] = np.nanmean(arrays[f"acc_{name}_SK"], axis=1)
+    for name in ("trained", "untrained"):
+        df[f"{name}_per_position"] = np.nanmean(arrays[f"acc_pos_{name}_SPK"], axis=(1, 2))
+        for l in range(arrays[f"acc_layer_{name}_SLK"].shape[1]):
+            df[f"{name}_layer{l + 1}"] = np.nanmean(arrays[f"acc_layer_{name}_SLK"][:, l], axis=1)
     tail = max(1, arrays["loss_ST"].shape[1] // 10)
     df["final_loss"] = arrays["loss_ST"][:, -tail:].mean(axis=1)
     for name in ("identified_share", "posterior_concentration", "bayes_full", "bayes_masked",
-                 "loss_floor"):
+                 "loss_floor", "diversity_rank"):
         df[name] = arrays[name + "_S"]
     return df
