@@ -6,7 +6,7 @@ import pytest
 from ipta.config import ConfigError
 from ipta.probing.chapter import Config as ProbingConfig
 from ipta.probing.probes import (PairReps, concept_directions, fit_pair_probe, frobenius_gap,
-                                 paper_mode, rigorous_mode, split_pairs, summarize)
+                                 paper_mode, rigorous_mode, summarize, word_split)
 
 
 def planted(K=4, D=24, n=40, shift=4.0, noise=1.0, seed=0, aniso=None):
@@ -19,7 +19,8 @@ def planted(K=4, D=24, n=40, shift=4.0, noise=1.0, seed=0, aniso=None):
         ctx_ND = rng.standard_normal((n, D)) * scale_D
         base.append(ctx_ND + shift * U_KD[k] / 2 + noise * rng.standard_normal((n, D)) * scale_D)
         target.append(ctx_ND - shift * U_KD[k] / 2 + noise * rng.standard_normal((n, D)) * scale_D)
-    return PairReps(tuple(f"c{k}" for k in range(K)), tuple(base), tuple(target)), U_KD
+    words = tuple(tuple((f"b{k}_{i}", f"t{k}_{i}") for i in range(n)) for k in range(K))
+    return PairReps(tuple(f"c{k}" for k in range(K)), tuple(base), tuple(target), words), U_KD
 
 
 def test_concept_direction_is_the_normalised_mean_of_base_minus_target():
@@ -61,29 +62,76 @@ def test_summary_counts_rows_whose_maximum_is_on_the_diagonal():
     assert s["offdiag_abs"] == pytest.approx(1.0 / 6)
 
 
-@pytest.mark.parametrize("n", [2, 4, 11, 50])
-def test_split_is_a_partition_with_pairs_on_both_sides(n):
-    train, test = split_pairs(n, 0.3, np.random.default_rng(0))
-    assert sorted(np.r_[train, test]) == list(range(n)) and len(train) >= 1 and len(test) >= 1
+def shared_word_reps() -> PairReps:
+    """Three concepts whose pairs share words across and within concepts, with a duplicated
+    pair and an identical one."""
+    words = ((("go", "goes"), ("go", "went"), ("see", "sees"), ("see", "sees"), ("run", "run"),
+              ("eat", "eats")),
+             (("goes", "went"), ("sees", "saw"), ("cat", "cats"), ("dog", "dogs")),
+             (("king", "queen"), ("man", "woman"), ("boy", "girl"), ("dog", "bitch")))
+    base = tuple(np.zeros((len(w), 3)) for w in words)
+    return PairReps(("a", "b", "c"), base, base, words)
 
 
-def test_different_seeds_give_different_splits():
-    a = split_pairs(30, 0.3, np.random.default_rng(0))[1]
-    b = split_pairs(30, 0.3, np.random.default_rng(1))[1]
+@pytest.mark.parametrize("seed", range(6))
+def test_word_split_puts_no_word_on_both_sides_in_any_concept(seed):
+    reps = shared_word_reps()
+    splits = word_split(reps, 0.4, np.random.default_rng(seed))
+    side_words = [set(), set()]
+    for words, parts in zip(reps.words, splits):
+        for side, idx in zip(side_words, parts):
+            side.update(w for i in idx for w in words[i])
+    assert not side_words[0] & side_words[1]
+
+
+def test_word_split_drops_duplicate_and_identical_pairs_and_keeps_the_rest():
+    reps = shared_word_reps()
+    train, test = word_split(reps, 0.4, np.random.default_rng(0))[0]
+    assert sorted(np.r_[train, test]) == [0, 1, 2, 5]  # the repeated (see, sees), (run, run) gone
+
+
+def test_different_seeds_give_different_word_splits():
+    reps, _ = planted(n=30)
+    a = word_split(reps, 0.3, np.random.default_rng(0))[0][1]
+    b = word_split(reps, 0.3, np.random.default_rng(1))[0][1]
     assert set(a) != set(b)
 
 
+def test_the_heldout_matrix_uses_directions_from_heldout_pairs_only():
+    """Making the held-out pairs' differences point along one fixed vector turns every row of
+    M into that vector's cosines with the probes, whatever the training pairs say."""
+    from ipta.probing.probes import rigorous_seed
+
+    reps, _ = planted(K=3, D=16, n=30)
+    split = word_split(reps, 0.3, np.random.default_rng(7))
+    v = np.eye(16)[0]
+    target = tuple(t.copy() for t in reps.target)
+    for k, (_, test) in enumerate(split):
+        target[k][test] = reps.base[k][test] - v
+    res = rigorous_seed(PairReps(reps.names, reps.base, target, reps.words), (1.0,), seed=7)
+    M = res["M"][1.0]
+    np.testing.assert_allclose(M, np.tile(M[0], (3, 1)), atol=1e-12)
+
+
 def test_rigorous_mode_separates_probes_from_null_and_random_baselines():
-    """Planted concepts: held-out accuracy near the Bayes rate (~0.92; > 0.75 allows for 24
-    test words per concept), probe diagonal > 0.8; null and random diagonals are means of 4
-    cosines with sd ~ 1/sqrt(D) = 0.125 each, so |mean| < 0.3 is a ~5-sigma bound."""
+    """Planted concepts: held-out accuracy near the Bayes rate (~0.92; > 0.75 allows for ~12
+    test pairs per concept); the held-out diagonal is bounded by the split-half reliability of
+    the directions (about 0.66 here) and reaches it at small C, while the same-pairs diagonal
+    is 1 by construction; null and random diagonals are means of 4 cosines with sd ~
+    1/sqrt(D) = 0.125 each, so |mean| < 0.3 is a ~5-sigma bound."""
     reps, _ = planted(D=64, n=40)
-    rows, mean_M = rigorous_mode(reps, (1e-4, 1.0), seeds=(0, 1))
+    rows, means = rigorous_mode(reps, (1e-4, 1.0), seeds=(0, 1))
     probe = [r for r in rows if r["kind"] == "probe"]
-    assert all(r["heldout_accuracy"] > 0.75 and r["diag"] > 0.8 for r in probe)
+    ceiling = {r["seed"]: r["diag"] for r in rows if r["kind"].startswith("ceiling")}
+    assert all(r["heldout_accuracy"] > 0.75 and 0.5 < r["diag"] < ceiling[r["seed"]] + 0.05
+               for r in probe)
+    assert all(r["diag"] > ceiling[r["seed"]] - 0.05 for r in probe if r["C"] == 1e-4)
+    assert all(r["diag"] > 0.99 for r in rows
+               if r["kind"].startswith("probe, same pairs") and r["C"] == 1e-4)
     for kind in ("permuted-label null", "random W"):
         assert all(abs(r["diag"]) < 0.3 for r in rows if r["kind"] == kind)
-    assert set(mean_M) == {1e-4, 1.0} and mean_M[1.0].shape == (4, 4)
+    assert means["M_1"].shape == (4, 4) and (means["reliability_K"] > 0.5).all()
+    assert all(r["converged"] == 1.0 for r in probe)
 
 
 def test_rigorous_mode_is_an_exact_function_of_its_seed():

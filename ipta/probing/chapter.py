@@ -17,7 +17,7 @@ import numpy as np
 from ipta.cache import get_or_compute
 from ipta.config import Config as BaseConfig
 from ipta.config import ConfigError, param
-from ipta.notebook import setup_for
+from ipta.notebook import glue_values, setup_for
 from ipta.lm.models import LazyModel
 from ipta.lm.concepts import (CONCEPT_NAMES, SOURCES, ConceptDataError, ConceptSet,
                               load_concept_set, paper_set_available)
@@ -52,10 +52,15 @@ class Config(BaseConfig):
                                    low=0)
     test_fraction: float = param(0.3, "share of each concept's pairs held out", low=0.05,
                                  high=0.8)
-    max_iter: int = param(500, "lbfgs iterations of the probe (the authors': 500)", low=10)
+    max_iter: int = param(500, "lbfgs iterations of the paper-mode probe (the authors': 500)",
+                          low=10)
+    rigorous_max_iter: int = param(20_000, "lbfgs iterations of the rigorous-mode probes: "
+                                   "enough for every fit to converge at every C", low=10)
     device: str = param("auto", "device for the forward passes (auto, cpu, cuda, mps)",
                         affects_results=False)
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = param("auto", "model dtype")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = param(
+        "auto", "model dtype ('auto': float32 on a CPU, bfloat16 on a GPU that has it; the "
+        "authors used float32)")
     batch_size: int = param(64, "words per forward pass", low=1, affects_results=False)
 
     PROFILES = {
@@ -63,7 +68,7 @@ class Config(BaseConfig):
                   "concepts": ("verb-3pSg", "noun-plural", "male-female", "country-capital",
                                "English-French"),
                   "C_sweep": (1e-4, 1.0), "seeds": (0, 1)},
-        "paper": {"seeds": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+        "paper": {"seeds": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), "dtype": "float32",
                   "C_sweep": (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2)},
     }
 
@@ -95,7 +100,8 @@ def pair_representations(concepts: ConceptSet, model: str, cfg: Config,
     row = {w: i for i, w in enumerate(words)}
     base = tuple(reps_ND[[row[b] for b, _ in concepts.pairs[n]]] for n in concepts.names)
     target = tuple(reps_ND[[row[t] for _, t in concepts.pairs[n]]] for n in concepts.names)
-    return PairReps(concepts.names, base, target)
+    words = tuple(tuple(map(tuple, concepts.pairs[n])) for n in concepts.names)
+    return PairReps(concepts.names, base, target, words)
 
 
 @dataclass
@@ -105,6 +111,9 @@ class Result:
     paper: dict[tuple[str, str], dict] = field(default_factory=dict)
     rigorous_rows: list[dict] = field(default_factory=list)
     rigorous_M: dict[tuple[str, str], dict[float, np.ndarray]] = field(default_factory=dict)
+    """Per (model, set) and C: the seed-mean held-out cos(a_i, w_j)."""
+    rigorous_concepts: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
+    """Per (model, set): seed means of each concept's split-half reliability and pair counts."""
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     reports: dict[str, list[dict]] = field(default_factory=dict)
     throughput: dict[str, float] = field(default_factory=dict)
@@ -142,7 +151,8 @@ def measure_throughput(loaded: tuple[Any, Any], words: list[str], cfg: Config,
 
 def _reps_spec(reps: PairReps) -> dict:
     """The representations themselves as cache-key material (keyed by their bytes)."""
-    return {"names": reps.names, "base": list(reps.base), "target": list(reps.target)}
+    return {"names": reps.names, "base": list(reps.base), "target": list(reps.target),
+            "words": reps.words}
 
 
 def _cached_paper(reps: PairReps, cfg: Config) -> dict:
@@ -162,16 +172,17 @@ def _cached_rigorous(reps: PairReps, cfg: Config):
     """rigorous_mode through the cache (rows in meta, seed-mean matrices as arrays)."""
 
     def compute():
-        rows, mean_M = rigorous_mode(reps, cfg.C_sweep, cfg.seeds, cfg.test_fraction,
-                                     cfg.max_iter)
-        return {f"M_{i}": mean_M[C] for i, C in enumerate(cfg.C_sweep)}, {"rows": rows}
+        rows, means = rigorous_mode(reps, cfg.C_sweep, cfg.seeds, cfg.test_fraction,
+                                    cfg.rigorous_max_iter)
+        return means, {"rows": rows}
 
     spec = {"reps": _reps_spec(reps), "C_sweep": cfg.C_sweep, "seeds": cfg.seeds,
-            "test_fraction": cfg.test_fraction, "max_iter": cfg.max_iter}
+            "test_fraction": cfg.test_fraction, "max_iter": cfg.rigorous_max_iter}
     arrays, meta = get_or_compute("probing_rigorous", spec, compute,
                                   code=("ipta.probing.probes",))
     rows = [{k: (np.nan if v is None else v) for k, v in r.items()} for r in meta["rows"]]
-    return rows, {C: arrays[f"M_{i}"] for i, C in enumerate(cfg.C_sweep)}
+    concepts = {k: arrays[k] for k in ("reliability_K", "n_train_K", "n_test_K")}
+    return rows, {C: arrays[f"M_{i}"] for i, C in enumerate(cfg.C_sweep)}, concepts
 
 
 def run(cfg: Config, throughput: bool = True, progress: bool = True) -> Result:
@@ -189,9 +200,10 @@ def run(cfg: Config, throughput: bool = True, progress: bool = True) -> Result:
             if "paper" in cfg.modes:
                 res.paper[model, source] = _cached_paper(reps, cfg)
             if "rigorous" in cfg.modes:
-                rows, mean_M = _cached_rigorous(reps, cfg)
+                rows, mean_M, concepts = _cached_rigorous(reps, cfg)
                 res.rigorous_rows += [{"model": model, "set": source, **r} for r in rows]
                 res.rigorous_M[model, source] = mean_M
+                res.rigorous_concepts[model, source] = concepts
         if throughput and sets:
             first = next(iter(sets.values()))
             words = list(dict.fromkeys(w for n in first.names for p in first.pairs[n] for w in p))
@@ -215,13 +227,13 @@ def table_summary(res: Result):
     paper_rows = [{"model": m, "set": s, "mode": "paper", "kind": "probe", "C": r["C"],
                    "diag": r["diag"], "offdiag_abs": r["offdiag_abs"],
                    "diag_is_row_max": r["diag_is_row_max"],
-                   "frobenius_gap": r["frobenius_gap"]}
+                   "frobenius_gap": r["frobenius_gap"], "converged": r["converged"]}
                   for (m, s), r in res.paper.items()]
     table = pd.DataFrame(paper_rows)
     if res.rigorous_rows:
         rig = pd.DataFrame(res.rigorous_rows).assign(mode="rigorous")
         metrics = [c for c in ("diag", "offdiag_abs", "diag_is_row_max", "frobenius_gap",
-                               "heldout_accuracy") if c in rig]
+                               "heldout_accuracy", "converged") if c in rig]
         grouped = rig.groupby(["model", "set", "mode", "kind", "C"], dropna=False, sort=False)
         agg = grouped[metrics].agg(["mean", "std"])
         agg.columns = [f"{a}" if b == "mean" else f"{a} sd" for a, b in agg.columns]
@@ -255,37 +267,63 @@ def figure_cos_heatmaps(matrices: dict[str, np.ndarray], names: tuple[str, ...],
 
 
 def figure_paper_heatmaps(res: Result):
-    """Figure 3 as the authors compute it: one heatmap per model and concept set (paper mode)."""
+    """Figure 3 as the authors compute it: one heatmap per model and concept set (paper mode),
+    on the same -1..1 colour scale as the rigorous mode's."""
     names = res.names[next(iter(res.names))]
     return figure_cos_heatmaps({f"{m} · {s} pairs · C={r['C']:g}": r["M"]
-                                for (m, s), r in res.paper.items()}, names)
+                                for (m, s), r in res.paper.items()}, names,
+                               vmin=-1.0, vmax=1.0)
 
 
 def figure_rigorous_heatmaps(res: Result, cfg: Config):
-    """The rigorous mode's seed-mean heatmaps at the largest C, on a -1..1 colour scale."""
+    """The rigorous mode's seed-mean held-out matrices at the largest C: rows are directions
+    a_i from held-out pairs, columns probes w_j fitted on training pairs (-1..1 colour scale)."""
     names = res.names[next(iter(res.names))]
     c_max = max(cfg.C_sweep)
-    return figure_cos_heatmaps({f"{m} · {s} pairs · held out · C={c_max:g}": Ms[c_max]
+    return figure_cos_heatmaps({f"{m} · {s} pairs · C={c_max:g}\nrows: held-out a_i, "
+                                f"columns: training w_j": Ms[c_max]
                                 for (m, s), Ms in res.rigorous_M.items()}, names,
                                vmin=-1.0, vmax=1.0)
+
+
+def table_reliability(res: Result) -> "pandas.DataFrame":
+    """Per concept and (model, set): the split-half reliability cos(a_train, a_test), which
+    bounds the held-out diagonal, and the pairs on each side (means over seeds)."""
+    import pandas as pd
+
+    frames = {}
+    for (model, source), c in res.rigorous_concepts.items():
+        frames[model, source] = pd.DataFrame(
+            {"reliability": c["reliability_K"].round(3), "train pairs": c["n_train_K"].round(1),
+             "held-out pairs": c["n_test_K"].round(1)}, index=list(res.names[source]))
+    return pd.concat(frames, axis=1)
 
 
 def figure_c_sweep(table):
     """Mean diagonal and mean |off-diagonal| against C, per model and set, with the null."""
     import matplotlib.pyplot as plt
 
-    rig = table[(table["mode"] == "rigorous") & table["kind"].isin(["probe", "permuted-label null"])]
+    rig = table[table["mode"] == "rigorous"]
     groups = list(rig.groupby(["model", "set"], sort=False))
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.4), squeeze=False)
+    ncols = min(2, len(groups))
+    nrows = -(-len(groups) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.5 * ncols, 3.8 * nrows), squeeze=False)
     for ax, ((model, source), g) in zip(axes.flat, groups):
+        ceiling = table[(table["model"] == model) & (table["set"] == source)
+                        & table["kind"].str.startswith("ceiling")]["diag"]
+        if len(ceiling):
+            ax.axhline(float(ceiling.iloc[0]), color="C3", lw=1, ls="--",
+                       label="ceiling: split-half reliability")
         for kind, style in (("probe", "-o"), ("permuted-label null", ":x")):
             part = g[g["kind"] == kind].sort_values("C")
             for metric, colour in (("diag", "C3"), ("offdiag_abs", "C0")):
+                if kind != "probe" and metric == "offdiag_abs":
+                    continue
                 ax.errorbar(part["C"], part[metric], yerr=part[f"{metric} sd"], fmt=style,
                             color=colour, label=f"{kind}: {metric}", capsize=2)
         ax.set_xscale("log")
         ax.set_xlabel("C (inverse L2 strength)")
-        ax.set_title(f"{model} · {source}", fontsize=9)
+        ax.set_title(f"{model} · {source}", fontsize=10)
         ax.set_ylim(-0.2, 1.05)
     axes.flat[0].set_ylabel("cosine")
     axes.flat[0].legend(fontsize=7)
@@ -296,11 +334,80 @@ def figure_c_sweep(table):
 def table_closing(table, res: Result, cfg: Config):
     """Paper mode, rigorous probe at min and max C, and the null at max C; plus throughput."""
     c_lo, c_hi = min(cfg.C_sweep), max(cfg.C_sweep)
-    keep = ((table["mode"] == "paper")
+    keep = ((table["mode"] == "paper") | table["kind"].str.startswith("ceiling")
             | ((table["kind"] == "probe") & table["C"].isin([c_lo, c_hi]))
             | ((table["kind"] == "permuted-label null") & (table["C"] == c_hi)))
     cols = [c for c in ("model", "set", "mode", "kind", "C", "diag", "diag sd", "offdiag_abs",
-                        "diag_is_row_max", "frobenius_gap", "heldout_accuracy") if c in table]
+                        "diag_is_row_max", "frobenius_gap", "heldout_accuracy", "converged")
+            if c in table]
     out = table.loc[keep, cols].copy()
     out["words/s"] = out["model"].map(res.throughput).round(0)
     return out.reset_index(drop=True)
+
+
+def _diag(table, model: str, source: str, C: float | None, kind: str = "probe") -> float:
+    """The rigorous mode's mean diagonal of one matrix kind (at C, or with no C)."""
+    rows = table[(table["model"] == model) & (table["set"] == source)
+                 & (table["mode"] == "rigorous") & (table["kind"] == kind)
+                 & ((table["C"] == C) if C is not None else table["C"].isna())]
+    return float(rows["diag"].iloc[0]) if len(rows) else float("nan")
+
+
+GLUED_NUMBERS = ("paper_diag", "paper_off", "paper_converged", "ceiling", "same_lo", "held_lo",
+                 "held_hi", "held_hi_sd", "off_hi", "null_hi", "random", "acc_hi",
+                 "share_of_ceiling_hi", "rigorous_converged", "min_test_pairs", "min_reliability")
+
+
+def glue_numbers(res: Result, table, cfg: Config) -> dict[str, object]:
+    """Glue (myst-nb) the numbers the prose quotes, for the first model and concept set run
+    (the page's headline), and the convergence over every fit; returns them too."""
+    from IPython.display import Markdown
+
+    values: dict[str, object] = {"c_lo": min(cfg.C_sweep), "c_hi": max(cfg.C_sweep),
+                                 "n_seeds": len(cfg.seeds), "test_share": cfg.test_fraction}
+    # Every key the page quotes exists, NaN for a mode that was not run.
+    values.update(dict.fromkeys(GLUED_NUMBERS, float("nan")))
+    values.update(model=Markdown("no model"), set=Markdown("no"),
+                  converged_note=Markdown("rigorous mode was not run"),
+                  every_run=Markdown("rigorous mode was not run"))
+    if not res.paper and not res.rigorous_rows:
+        return glue_values(values)
+    model, source = next(iter(res.paper or res.rigorous_M))
+    values["model"], values["set"] = Markdown(f"`{model}`"), Markdown(source)
+    here = table[(table["model"] == model) & (table["set"] == source)
+                 & (table["mode"] == "rigorous")]
+
+    def pick(kind: str, C: float | None = None, column: str = "diag") -> float:
+        rows = here[(here["kind"] == kind) & ((here["C"] == C) if C is not None
+                                              else here["C"].isna())]
+        return float(rows[column].iloc[0]) if len(rows) else float("nan")
+
+    if (model, source) in res.paper:
+        values["paper_diag"] = res.paper[model, source]["diag"]
+        values["paper_off"] = res.paper[model, source]["offdiag_abs"]
+        values["paper_converged"] = float(table.loc[table["mode"] == "paper", "converged"].min())
+    if (model, source) in res.rigorous_M:
+        lo, hi = values["c_lo"], values["c_hi"]
+        values["ceiling"] = pick("ceiling (split-half)")
+        values["same_lo"] = pick("probe, same pairs", lo)
+        values["held_lo"], values["held_hi"] = pick("probe", lo), pick("probe", hi)
+        values["held_hi_sd"] = pick("probe", hi, "diag sd")
+        values["off_hi"] = pick("probe", hi, "offdiag_abs")
+        values["null_hi"] = pick("permuted-label null", hi)
+        values["random"] = pick("random W")
+        values["acc_hi"] = pick("probe", hi, "heldout_accuracy")
+        values["share_of_ceiling_hi"] = values["held_hi"] / values["ceiling"]
+        rig = table[(table["mode"] == "rigorous") & (table["kind"] == "probe")]
+        values["rigorous_converged"] = float(rig["converged"].min())
+        c = res.rigorous_concepts[model, source]
+        values["min_test_pairs"], values["min_reliability"] = c["n_test_K"].min(), \
+            c["reliability_K"].min()
+        values["every_run"] = Markdown("; ".join(
+            f"`{m}` on the {s} pairs, {_diag(table, m, s, hi):.3f} against a ceiling of "
+            f"{_diag(table, m, s, None, 'ceiling (split-half)'):.3f}"
+            for m, s in res.rigorous_M))
+        values["converged_note"] = Markdown(
+            "every rigorous-mode probe converged, at every C" if values["rigorous_converged"] == 1
+            else f"only {values['rigorous_converged']:.0%} of the rigorous-mode probes converged "
+                 "at the worst C: raise `rigorous_max_iter`")
+    return glue_values(values)

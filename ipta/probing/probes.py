@@ -13,10 +13,13 @@ Two ways to compute it:
 - ``paper`` mode, the authors' protocol: A and W fitted on all pairs, ``LogisticRegression(
   C=1e-4, max_iter=500)``. With so strong an L2 penalty the probe weight tends to the difference
   of class means, which is a_i itself, so the diagonal is near 1 largely by construction.
-- ``rigorous`` mode, ours: per seed, each concept's pairs are split into train and test; A and W
-  are fitted on train pairs only, over a sweep of C; probe accuracy is measured on held-out
-  pairs; baselines are A A^T (how alike the directions already are), probes fitted on permuted
-  labels (a null), and random unit directions.
+- ``rigorous`` mode, ours: per seed, the words are split in two (duplicate and identical pairs
+  dropped; every pair lies wholly on one side, and no word is on both sides, in any concept).
+  The probes W are fitted on the training side over a sweep of C, the directions A on the
+  held-out side, so ``M = A_test W_train^T`` involves no pair twice; its ceiling is each
+  concept's split-half reliability ``cos(a_train, a_test)``. Probe accuracy is measured on the
+  held-out pairs; baselines are probes fitted on permuted labels (a null) and random unit
+  directions; every fit records whether lbfgs converged.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ PAPER_C = 1e-4
 
 @dataclass(frozen=True)
 class PairReps:
-    """Representations of each concept's pairs: ``base[k]`` and ``target[k]`` are [N_k, D]."""
+    """Representations of each concept's pairs: ``base[k]`` and ``target[k]`` are [N_k, D];
+    ``words[k]`` the pairs' (base, target) words, which the rigorous mode splits on."""
 
     names: tuple[str, ...]
     base: tuple[np.ndarray, ...]
     target: tuple[np.ndarray, ...]
+    words: tuple[tuple[tuple[str, str], ...], ...]
 
 
 def _unit_rows(M_KD: np.ndarray) -> np.ndarray:
@@ -106,19 +111,23 @@ def frobenius_gap(A_KD: np.ndarray, W_KD: np.ndarray) -> float:
     """||A W - P_S||_F with A = [a_1..a_K] as columns (D x K) and W with rows w_j (K x D).
 
     P_S = A (A^T A)^-1 A^T projects onto the span of the concept directions; A W = P_S exactly
-    when W is A's pseudo-inverse, i.e. W^T A = I on that span (Corollary 4.3).
+    when W is A's pseudo-inverse, i.e. W^T A = I on that span (Corollary 4.3). Concepts with a
+    NaN row (no pairs on one side of a split) are left out.
     """
-    A_DK = A_KD.T
+    exists = ~(np.isnan(A_KD).any(1) | np.isnan(W_KD).any(1))  # concepts with pairs on both sides
+    A_DK, W_KD = A_KD[exists].T, W_KD[exists]
     P_DD = A_DK @ np.linalg.pinv(A_DK.T @ A_DK) @ A_DK.T
     return float(np.linalg.norm(A_DK @ W_KD - P_DD))
 
 
 def summarize(M_KK: np.ndarray) -> dict[str, float]:
-    """Mean diagonal, mean |off-diagonal| and share of rows whose largest entry is the diagonal."""
-    K = len(M_KK)
-    off = ~np.eye(K, dtype=bool)
-    return {"diag": float(np.diag(M_KK).mean()), "offdiag_abs": float(np.abs(M_KK[off]).mean()),
-            "diag_is_row_max": float((M_KK.argmax(1) == np.arange(K)).mean())}
+    """Mean diagonal, mean |off-diagonal| and share of rows whose largest entry is the diagonal,
+    over the rows that exist (a concept with no held-out pair has a NaN row)."""
+    rows = ~np.isnan(M_KK).any(1)
+    M, idx = M_KK[rows][:, rows], np.flatnonzero(rows)
+    off = ~np.eye(len(M), dtype=bool)
+    return {"diag": float(np.diag(M).mean()), "offdiag_abs": float(np.abs(M[off]).mean()),
+            "diag_is_row_max": float((M_KK[rows].argmax(1) == idx).mean())}
 
 
 def paper_mode(reps: PairReps, C: float = PAPER_C, max_iter: int = 500) -> dict[str, object]:
@@ -131,33 +140,92 @@ def paper_mode(reps: PairReps, C: float = PAPER_C, max_iter: int = 500) -> dict[
             "converged": float(np.mean([f.converged for f in fits])), **summarize(M_KK)}
 
 
-def split_pairs(n: int, test_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    """Indices (train, test) of n pairs; at least one pair on each side when n >= 2."""
-    order = rng.permutation(n)
-    n_test = min(max(1, int(round(test_fraction * n))), n - 1) if n >= 2 else 0
-    return order[n_test:], order[:n_test]
+def distinct_pairs(words: tuple[tuple[str, str], ...]) -> np.ndarray:
+    """Indices of each concept's pairs kept by the rigorous mode: first occurrences of distinct
+    pairs, identical (base == target) pairs dropped."""
+    seen, keep = set(), []
+    for i, pair in enumerate(words):
+        if pair[0] != pair[1] and pair not in seen:
+            seen.add(pair)
+            keep.append(i)
+    return np.array(keep, dtype=int)
+
+
+def word_split(reps: PairReps, test_fraction: float, rng: np.random.Generator
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per concept, indices (train, test) into its pairs such that no word is on both sides.
+
+    Words linked by a pair (in any concept) form connected groups; whole groups go to the test
+    side, in random order, until it holds ``test_fraction`` of all kept pairs. Every kept pair
+    thus lies wholly on one side; duplicate and identical pairs are dropped first."""
+    kept = [distinct_pairs(w) for w in reps.words]
+    parent: dict[str, str] = {}
+
+    def root(word: str) -> str:
+        while parent.setdefault(word, word) != word:
+            parent[word] = parent[parent[word]]
+            word = parent[word]
+        return word
+
+    for words, keep in zip(reps.words, kept):
+        for i in keep:
+            parent[root(words[i][0])] = root(words[i][1])
+    pairs_per_group: dict[str, int] = {}
+    for words, keep in zip(reps.words, kept):
+        for i in keep:
+            pairs_per_group[root(words[i][0])] = pairs_per_group.get(root(words[i][0]), 0) + 1
+    groups = sorted(pairs_per_group)
+    budget, test_groups = test_fraction * sum(pairs_per_group.values()), set()
+    for g in (groups[i] for i in rng.permutation(len(groups))):
+        if sum(pairs_per_group[t] for t in test_groups) >= budget:
+            break
+        test_groups.add(g)
+    splits = []
+    for words, keep in zip(reps.words, kept):
+        is_test = np.array([root(words[i][0]) in test_groups for i in keep], dtype=bool)
+        splits.append((keep[~is_test], keep[is_test]))
+    return splits
+
+
+def _directions_or_nan(base: tuple[np.ndarray, ...], target: tuple[np.ndarray, ...]) -> np.ndarray:
+    """:func:`concept_directions`, with a NaN row for a concept that has no pairs on this side."""
+    D = base[0].shape[1]
+    rows = [(b - t).mean(0) if len(b) else np.full(D, np.nan) for b, t in zip(base, target)]
+    return _unit_rows(np.stack(rows))
 
 
 def rigorous_seed(reps: PairReps, Cs: tuple[float, ...], seed: int, test_fraction: float = 0.3,
                   max_iter: int = 500) -> dict[str, object]:
-    """One split: A on train pairs; per C, W on train pairs, held-out accuracy, and the baselines."""
+    """One word split: W on training pairs (per C), A on held-out pairs, and the controls."""
     rng = np.random.default_rng(seed)
-    splits = [split_pairs(len(b), test_fraction, rng) for b in reps.base]
-    train_b = tuple(b[tr] for b, (tr, _) in zip(reps.base, splits))
-    train_t = tuple(t[tr] for t, (tr, _) in zip(reps.target, splits))
-    A_KD = concept_directions(train_b, train_t)
-    K, D = A_KD.shape
-    out = {"A_At": A_KD @ A_KD.T, "random": A_KD @ _unit_rows(rng.standard_normal((K, D))).T,
-           "M": {}, "null": {}, "accuracy": {}, "frobenius_gap": {}}
+    splits = word_split(reps, test_fraction, rng)
+    side = {name: (tuple(b[idx] for b, idx in zip(reps.base, part)),
+                   tuple(t[idx] for t, idx in zip(reps.target, part)))
+            for name, part in (("train", [tr for tr, _ in splits]),
+                               ("test", [te for _, te in splits]))}
+    A_train_KD = _directions_or_nan(*side["train"])
+    A_test_KD = _directions_or_nan(*side["test"])
+    K, D = A_test_KD.shape
+    out = {"reliability_K": np.einsum("kd,kd->k", A_train_KD, A_test_KD),
+           "A_At": A_test_KD @ A_train_KD.T,
+           "random": A_test_KD @ _unit_rows(rng.standard_normal((K, D))).T,
+           "n_train_K": np.array([len(tr) for tr, _ in splits]),
+           "n_test_K": np.array([len(te) for _, te in splits]),
+           "M": {}, "M_same_pairs": {}, "null": {}, "accuracy": {}, "frobenius_gap": {},
+           "converged": {}}
+    missing = ConceptProbe(np.full(D, np.nan), np.nan, True)  # no training pairs: no probe
     for C in Cs:
-        fits = [fit_pair_probe(b, t, C, max_iter) for b, t in zip(train_b, train_t)]
+        fits = [fit_pair_probe(b, t, C, max_iter) if len(b) else missing
+                for b, t in zip(*side["train"])]
         W_KD = np.stack([f.direction_D for f in fits])
-        out["M"][C] = A_KD @ W_KD.T
-        out["frobenius_gap"][C] = frobenius_gap(A_KD, W_KD)
-        out["accuracy"][C] = np.array([f.accuracy(b[te], t[te]) for f, b, t, (_, te)
-                                       in zip(fits, reps.base, reps.target, splits)])
-        out["null"][C] = A_KD @ np.stack([_null_probe(b, t, C, max_iter, rng)
-                                          for b, t in zip(train_b, train_t)]).T
+        out["M"][C] = A_test_KD @ W_KD.T
+        out["M_same_pairs"][C] = A_train_KD @ W_KD.T
+        out["frobenius_gap"][C] = frobenius_gap(A_test_KD, W_KD)
+        out["converged"][C] = float(np.mean([f.converged for f in fits]))
+        out["accuracy"][C] = np.array([f.accuracy(b, t) for f, b, t in zip(fits, *side["test"])])
+        out["null"][C] = A_test_KD @ np.stack([_null_probe(b, t, C, max_iter, rng) if len(b)
+                                               else missing.direction_D
+                                               for b, t in zip(*side["train"])]).T
     return out
 
 
@@ -172,19 +240,29 @@ def _null_probe(base_ND: np.ndarray, target_ND: np.ndarray, C: float, max_iter: 
 
 def rigorous_mode(reps: PairReps, Cs: tuple[float, ...], seeds: tuple[int, ...],
                   test_fraction: float = 0.3, max_iter: int = 500,
-                  ) -> tuple[list[dict[str, object]], dict[float, np.ndarray]]:
-    """Summary rows (one per seed, matrix kind and C) and the seed-mean cos(a_i, w_j) per C."""
-    rows, mean_M = [], {C: 0.0 for C in Cs}
+                  ) -> tuple[list[dict[str, object]], dict[str, np.ndarray]]:
+    """Summary rows (one per seed, matrix kind and C) and seed means: ``M_<i>`` (held-out
+    cos(a_i, w_j) at the i-th C), ``reliability_K``, ``n_train_K`` and ``n_test_K``."""
+    rows, means = [], {}
+
+    def add(name: str, value: np.ndarray) -> None:
+        means[name] = means.get(name, 0.0) + value / len(seeds)
+
     for seed in seeds:
         res = rigorous_seed(reps, Cs, seed, test_fraction, max_iter)
-        for C in Cs:
-            mean_M[C] = mean_M[C] + res["M"][C] / len(seeds)
-        rows.append({"seed": seed, "kind": "A A^T", "C": np.nan, **summarize(res["A_At"])})
+        for name in ("reliability_K", "n_train_K", "n_test_K"):
+            add(name, res[name])
+        rows.append({"seed": seed, "kind": "ceiling (split-half)", "C": np.nan,
+                     **summarize(res["A_At"])})
         rows.append({"seed": seed, "kind": "random W", "C": np.nan, **summarize(res["random"])})
-        for C in Cs:
+        for i, C in enumerate(Cs):
+            add(f"M_{i}", res["M"][C])
             rows.append({"seed": seed, "kind": "probe", "C": C, **summarize(res["M"][C]),
                          "frobenius_gap": res["frobenius_gap"][C],
-                         "heldout_accuracy": float(np.nanmean(res["accuracy"][C]))})
+                         "heldout_accuracy": float(np.nanmean(res["accuracy"][C])),
+                         "converged": res["converged"][C]})
+            rows.append({"seed": seed, "kind": "probe, same pairs", "C": C,
+                         **summarize(res["M_same_pairs"][C])})
             rows.append({"seed": seed, "kind": "permuted-label null", "C": C,
                          **summarize(res["null"][C])})
-    return rows, mean_M
+    return rows, means
