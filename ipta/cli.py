@@ -3,6 +3,7 @@
     ipta run [NOTEBOOK ...] --profile {smoke,default,paper} [-p NAME VALUE ...]
     ipta book [--build-dir DIR]
     ipta params [NOTEBOOK ...]
+    ipta export-sae RUN OUT [--model NAME] [--layer N]
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ def _parser() -> argparse.ArgumentParser:
     params.add_argument("notebooks", nargs="*", metavar="NOTEBOOK")
     params.add_argument("--profile", default="default", choices=PROFILES,
                         help="show the values this profile uses")
+    export = sub.add_parser("export-sae", help="write a trained SAE in the SAELens layout "
+                            "(cfg.json + sae_weights.safetensors)")
+    export.add_argument("run", metavar="RUN",
+                        help="variant:seed[:alpha[:k]] of a run the SAE chapter trained (e.g. "
+                             "topk:0), or a folder holding a saved SAE")
+    export.add_argument("out", type=Path, metavar="OUT", help="folder to write")
+    export.add_argument("--model", default=None, help="model name for cfg.json (default: the "
+                        "one the run was trained on, when indexed)")
+    export.add_argument("--layer", type=int, default=None, help="hidden_states index it read")
     return p
 
 
@@ -55,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         root = runner.project_root(args.root)
+        if args.command == "export-sae":
+            from ipta.sae.export import export_saelens
+
+            out = export_saelens(args.run, args.out, model_name=args.model, layer=args.layer)
+            print(f"[ipta] SAELens layout written to {out}")
+            return 0
         if args.command == "book":
             index = runner.build_book(root, args.build_dir)
             print(f"[ipta] the book is at {index}")

@@ -241,3 +241,16 @@ chapter.table_summary(res.ablation).round(3)
 
 # %%
 print(chapter.reading_runs(res))
+
+# %% [markdown]
+# ## Take a trained SAE elsewhere
+#
+# Every SAE this page trained, by name, with the start of its cache folder. `ipta export-sae`
+# writes any of them in the layout SAELens loads (`cfg.json` and `sae_weights.safetensors`):
+# top-k as `topk`, batch-top-k as `jumprelu` with its inference threshold repeated per feature,
+# p-annealing and structured as `standard` (ReLU); the input normalisation is folded into the
+# weights, so the exported SAE reads and writes the model's own units. A run is named
+# `variant:seed[:alpha[:k]]`; the command says which names exist if one is ambiguous.
+
+# %%
+chapter.table_runs(res, cfg)

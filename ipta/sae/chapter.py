@@ -10,7 +10,8 @@ live in :mod:`ipta.sae.runs`, the autoencoder in :mod:`ipta.sae.model`, the metr
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from ipta.config import ConfigError, param
 from ipta.notebook import glue_values, setup_for
 from ipta.sae import metrics
 from ipta.sae.controls import CONTROL_LABELS, CONTROLS, controls
+from ipta.sae.export import record_runs
 from ipta.sae.runs import ConceptData, Run, activations, concept_data, train_run
 
 VARIANTS = ("topk", "batchtopk", "panneal", "structured")
@@ -200,8 +202,36 @@ def run(cfg: Config, progress: bool = True) -> Result:
                 dataclasses.replace(main["panneal"], alpha=0.0) if a == 0 and "panneal" in main else
                 main["structured"] if a == cfg.alpha and "structured" in main else
                 train_run(cfg, "structured", seed, store, concepts, alpha=a, progress=progress))
-    return Result(main_runs, matched, ablation, concepts, cfg.pcc_threshold,
-                  controls(cfg, store, concepts))
+    res = Result(main_runs, matched, ablation, concepts, cfg.pcc_threshold,
+                 controls(cfg, store, concepts))
+    record_runs(run_index_rows(res, cfg))
+    return res
+
+
+def run_index_rows(res: Result, cfg: Config) -> list[dict[str, Any]]:
+    """Each trained run by name (set, variant, seed, alpha, k, model, layer) -> its folder."""
+    rows, seen = [], set()
+    for group, runs in (("main", res.main), ("matched L0", res.matched), ("alpha ablation",
+                                                                          res.ablation)):
+        for r in runs:
+            if r.directory is None or r.directory in seen:
+                continue
+            seen.add(r.directory)
+            rows.append({"runs": group, "variant": r.variant, "seed": r.seed, "alpha": r.alpha,
+                         "k": r.k, "model": cfg.model, "layer": cfg.layer,
+                         "folder": str(r.directory)})
+    return rows
+
+
+def table_runs(res: Result, cfg: Config) -> "pandas.DataFrame":
+    """The trained runs by name, their cache folders and the command that exports each one."""
+    import pandas as pd
+
+    frame = pd.DataFrame(run_index_rows(res, cfg))
+    frame["folder"] = [Path(f).name[:16] + "…" for f in frame["folder"]]
+    frame["export"] = [f"ipta export-sae {r.variant}:{r.seed}:{r.alpha:g}:{r.k} OUT"
+                       for r in frame.itertuples()]
+    return frame.drop(columns=["model", "layer"])
 
 
 def paper_rows_check() -> str:

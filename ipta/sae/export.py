@@ -1,0 +1,163 @@
+"""Export a trained SAE in the layout other SAE tools load (SAELens: ``cfg.json`` and
+``sae_weights.safetensors``), and an index of the book's trained runs by name.
+
+The layout, as SAELens reads it: ``encode(x) = act(pre)`` with
+``pre = (x - b_dec) @ W_enc + b_enc`` (``apply_b_dec_to_input``), and
+``decode(codes) = codes @ W_dec + b_dec``; ``W_enc`` is [d_in, d_sae], ``W_dec`` [d_sae, d_in].
+``act`` depends on the architecture:
+
+``standard``  ReLU (our p-annealing and structured SAEs);
+``topk``      the k largest pre-activations of each input, through a ReLU (our top-k);
+``jumprelu``  ``pre * (pre > threshold)`` with a per-feature ``threshold`` (our batch-top-k at
+              inference: its one global threshold, repeated per feature).
+
+Our SAE rescales inputs by ``input_scale`` (s) before encoding and divides reconstructions by
+it; that is folded into the weights: ``W_enc' = s W_enc``, ``W_dec' = W_dec / s`` and
+``b_dec' = b_pre / s``, so the exported SAE takes and returns the model's own units, and its
+codes equal ours. :func:`saelens_encode` / :func:`saelens_decode` restate those semantics
+independently of our model code, for the round-trip test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ARCHITECTURES = {"topk": "topk", "batchtopk": "jumprelu", "panneal": "standard",
+                 "structured": "standard"}
+"""Our mechanism -> the SAELens architecture that computes the same inference codes."""
+
+
+def sae_directory(path: str | Path) -> Path:
+    """The folder holding ``cfg.json`` and ``sae.safetensors``: ``path`` itself or its ``sae/``
+    (a run folder of the SAE chapter's cache)."""
+    path = Path(path)
+    for candidate in (path, path / "sae"):
+        if (candidate / "cfg.json").is_file() and (candidate / "sae.safetensors").is_file():
+            return candidate
+    raise FileNotFoundError(f"{path} holds no saved SAE (cfg.json and sae.safetensors, in it or "
+                            "in its sae/ folder)")
+
+
+def saelens_weights(sae) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The SAELens architecture fields and the weights, normalisation folded in."""
+    name = sae.config["mechanism"]
+    if name not in ARCHITECTURES:
+        raise ValueError(f"mechanism {name!r} has no SAELens equivalent; exportable: "
+                         f"{', '.join(ARCHITECTURES)}")
+    s = sae.input_scale.detach().double()
+    tensors = {"W_enc": (sae.W_enc_DF.detach().double() * s),
+               "W_dec": (sae.W_dec_FD.detach().double() / s),
+               "b_enc": sae.b_enc_F.detach().double(),
+               "b_dec": (sae.b_pre_D.detach().double() / s)}
+    fields: dict[str, Any] = {"architecture": ARCHITECTURES[name]}
+    if name == "topk":
+        fields["k"] = int(sae.mechanism.k)
+    if name == "batchtopk":
+        threshold = float(sae.mechanism.threshold)
+        tensors["threshold"] = torch.full_like(tensors["b_enc"], max(threshold, 0.0))
+    return fields, {k: v.float().contiguous() for k, v in tensors.items()}
+
+
+def export_saelens(source: str | Path, out: str | Path, *, model_name: str | None = None,
+                   layer: int | None = None) -> Path:
+    """Write ``out/cfg.json`` and ``out/sae_weights.safetensors`` for the SAE at ``source``
+    (a saved SAE or run folder, or ``variant:seed[:alpha[:k]]`` of a run the book trained).
+
+    Model and layer come from the run index when the run is one the book trained
+    (:func:`read_index`); the arguments override them."""
+    from safetensors.torch import save_file
+
+    from ipta.sae.model import load_sae
+
+    directory = sae_directory(find_run(source) if ":" in str(source) else source)
+    sae = load_sae(directory)
+    known = read_index().get(directory.parent.name, {})
+    model_name = model_name or known.get("model") or "unknown"
+    layer = known.get("layer", -1) if layer is None else layer
+    fields, tensors = saelens_weights(sae)
+    hook = f"hidden_states[{layer}]"
+    cfg = {**fields, "d_in": int(sae.config["d_model"]), "d_sae": int(sae.config["n_features"]),
+           "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": True,
+           "normalize_activations": "none", "reshape_activations": "none",
+           "model_name": model_name, "hook_name": hook, "hook_layer": layer,
+           "metadata": {"model_name": model_name, "hook_name": hook, "hook_layer": layer,
+                        "hook_head_index": None, "context_size": None, "prepend_bos": True,
+                        "exported_by": "ipta",
+                        "ipta_mechanism": sae.config["mechanism"],
+                        "ipta_hparams": sae.config["hparams"]}}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out / "sae_weights.safetensors"))
+    (out / "cfg.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
+    return out
+
+
+def saelens_encode(cfg: dict[str, Any], tensors: dict[str, torch.Tensor],
+                   x_ND: torch.Tensor) -> torch.Tensor:
+    """Codes as SAELens computes them from an exported ``cfg`` and its weights."""
+    pre = (x_ND - tensors["b_dec"]) @ tensors["W_enc"] + tensors["b_enc"]
+    if cfg["architecture"] == "standard":
+        return torch.relu(pre)
+    if cfg["architecture"] == "jumprelu":
+        return pre * (pre > tensors["threshold"])
+    if cfg["architecture"] == "topk":
+        top = pre.topk(cfg["k"], dim=-1)
+        return torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
+    raise ValueError(f"architecture {cfg['architecture']!r} is not one we export")
+
+
+def saelens_decode(tensors: dict[str, torch.Tensor], codes_NF: torch.Tensor) -> torch.Tensor:
+    return codes_NF @ tensors["W_dec"] + tensors["b_dec"]
+
+
+# ----------------------------------------------------------------------- the runs' index
+INDEX_NAME = "sae_runs_index.json"
+
+
+def index_path() -> Path:
+    from ipta.cache import cache_root
+
+    return cache_root() / INDEX_NAME
+
+
+def read_index() -> dict[str, dict[str, Any]]:
+    """Run folder name -> what it is (variant, seed, alpha, k, model, layer, position)."""
+    path = index_path()
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def record_runs(rows: list[dict[str, Any]]) -> Path:
+    """Add the book's runs (each with a ``folder``) to the index, written atomically."""
+    index = read_index()
+    for row in rows:
+        index[Path(row["folder"]).name] = {k: v for k, v in row.items() if k != "folder"}
+    path = index_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
+    tmp.replace(path)
+    return path
+
+
+def find_run(name: str) -> Path:
+    """The folder of the indexed run ``variant:seed[:alpha[:k]]`` (e.g. ``topk:0``); an error
+    listing the indexed runs when none or several match."""
+    parts = str(name).split(":")
+    want = {"variant": parts[0], "seed": int(parts[1]) if len(parts) > 1 else None,
+            "alpha": float(parts[2]) if len(parts) > 2 else None,
+            "k": int(parts[3]) if len(parts) > 3 else None}
+    index = read_index()
+    hits = [folder for folder, row in index.items()
+            if all(v is None or row.get(key) == v for key, v in want.items())]
+    if len(hits) != 1:
+        known = sorted({f"{r['variant']}:{r['seed']}:{r['alpha']:g}:{r['k']}"
+                        for r in index.values()})
+        raise FileNotFoundError(f"run {name!r} matches {len(hits)} indexed runs; indexed: "
+                                f"{', '.join(known) or 'none (run the SAE chapter first)'}")
+    from ipta.cache import cache_root
+
+    return next(p for p in cache_root().glob(f"*/{hits[0]}"))
