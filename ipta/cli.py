@@ -4,6 +4,7 @@
     ipta book [--build-dir DIR]
     ipta params [NOTEBOOK ...]
     ipta export-sae RUN OUT [--model NAME] [--layer N]
+    ipta sae-long [--out FILE] [-p NAME VALUE ...]
 """
 
 from __future__ import annotations
@@ -45,7 +46,32 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--model", default=None, help="model name for cfg.json (default: the "
                         "one the run was trained on, when indexed)")
     export.add_argument("--layer", type=int, default=None, help="hidden_states index it read")
+    long = sub.add_parser("sae-long", help="train the SAE chapter's long setting and write the "
+                          "summary its page draws (about half an hour on 2 CPU cores)")
+    long.add_argument("--out", type=Path, default=None,
+                      help="summary file (default: book/results/sae_long.json in the project)")
+    long.add_argument("-p", "--param", nargs=2, action="append", default=[],
+                      metavar=("NAME", "VALUE"), help="override one of the long setting's "
+                      "parameters (repeatable)")
     return p
+
+
+def _sae_long(root: Path, out: Path | None, params: dict[str, str]) -> Path:
+    import json
+    import time
+
+    from ipta.sae import chapter
+
+    cfg = chapter.long_config(**params)
+    start = time.perf_counter()
+    summary = chapter.summarise_long(chapter.run(cfg, progress=False), cfg)
+    summary["wall_seconds"] = round(time.perf_counter() - start)
+    out = out or root / chapter.LONG_RESULT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=1, sort_keys=True))
+    tmp.replace(out)
+    return out
 
 
 def _print_params(chapters: list[str], profile: str) -> None:
@@ -70,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
 
             out = export_saelens(args.run, args.out, model_name=args.model, layer=args.layer)
             print(f"[ipta] SAELens layout written to {out}")
+            return 0
+        if args.command == "sae-long":
+            out = _sae_long(root, args.out, dict(args.param))
+            print(f"[ipta] the long setting's summary is in {out}")
             return 0
         if args.command == "book":
             index = runner.build_book(root, args.build_dir)

@@ -76,7 +76,7 @@ def shared_word_reps() -> PairReps:
 @pytest.mark.parametrize("seed", range(6))
 def test_word_split_puts_no_word_on_both_sides_in_any_concept(seed):
     reps = shared_word_reps()
-    splits = word_split(reps, 0.4, np.random.default_rng(seed))
+    splits = word_split(reps.words, 0.4, np.random.default_rng(seed))
     side_words = [set(), set()]
     for words, parts in zip(reps.words, splits):
         for side, idx in zip(side_words, parts):
@@ -86,14 +86,14 @@ def test_word_split_puts_no_word_on_both_sides_in_any_concept(seed):
 
 def test_word_split_drops_duplicate_and_identical_pairs_and_keeps_the_rest():
     reps = shared_word_reps()
-    train, test = word_split(reps, 0.4, np.random.default_rng(0))[0]
+    train, test = word_split(reps.words, 0.4, np.random.default_rng(0))[0]
     assert sorted(np.r_[train, test]) == [0, 1, 2, 5]  # the repeated (see, sees), (run, run) gone
 
 
 def test_different_seeds_give_different_word_splits():
     reps, _ = planted(n=30)
-    a = word_split(reps, 0.3, np.random.default_rng(0))[0][1]
-    b = word_split(reps, 0.3, np.random.default_rng(1))[0][1]
+    a = word_split(reps.words, 0.3, np.random.default_rng(0))[0][1]
+    b = word_split(reps.words, 0.3, np.random.default_rng(1))[0][1]
     assert set(a) != set(b)
 
 
@@ -103,7 +103,7 @@ def test_the_heldout_matrix_uses_directions_from_heldout_pairs_only():
     from ipta.probing.probes import rigorous_seed
 
     reps, _ = planted(K=3, D=16, n=30)
-    split = word_split(reps, 0.3, np.random.default_rng(7))
+    split = word_split(reps.words, 0.3, np.random.default_rng(7))
     v = np.eye(16)[0]
     target = tuple(t.copy() for t in reps.target)
     for k, (_, test) in enumerate(split):

@@ -28,7 +28,7 @@ def test_the_untrained_control_is_where_training_starts(setting):
         hp = runs.mechanism_hparams(cfg, variant, 1, cfg.alpha, cfg.k)
         start = SparseAutoencoder(store.d_model, cfg.n_features, variant, hp, seed=1)
         train_sae(start, store.split(0, store.n_tokens - cfg.val_tokens), steps=0,
-                  batch_size=8, lr=1e-3, seed=1)
+                  batch_size=8, lr=1e-3, seed=1, **runs.reference_training(cfg, variant))
         for name, tensor in start.state_dict().items():
             torch.testing.assert_close(control.state_dict()[name], tensor, rtol=0, atol=0)
 

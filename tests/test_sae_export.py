@@ -9,7 +9,8 @@ from ipta.sae.export import (ARCHITECTURES, export_saelens, find_run, record_run
                              saelens_decode, saelens_encode)
 from ipta.sae.model import SparseAutoencoder
 
-HPARAMS = {"topk": {"k": 5}, "batchtopk": {"k": 5}, "panneal": {}, "structured": {"alpha": 0.1}}
+HPARAMS = {"topk": {"k": 5}, "batchtopk": {"k": 5}, "panneal": {}, "structured": {"alpha": 0.1},
+           "adapter": {"alpha": 0.1}}
 
 
 def trained_looking_sae(mechanism: str) -> SparseAutoencoder:
@@ -43,11 +44,14 @@ def test_exported_encode_and_decode_equal_ours(mechanism, tmp_path):
         ours_codes, ours_recon = sae.encode(x), sae(x)
     codes = saelens_encode(cfg, tensors, x)
     assert (codes != 0).sum() > 0
-    torch.testing.assert_close(codes, ours_codes, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(saelens_decode(tensors, codes), ours_recon, rtol=1e-5, atol=1e-5)
+    width = 80 if mechanism == "adapter" else 40  # the adapter's branch: 40 more features
+    if mechanism == "adapter":
+        codes = codes[:, :40] + codes[:, 40:]
+    torch.testing.assert_close(codes, ours_codes, rtol=1e-5, atol=1e-5)
     assert cfg["architecture"] == ARCHITECTURES[mechanism]
-    assert (cfg["d_in"], cfg["d_sae"]) == (12, 40)
-    assert tensors["W_enc"].shape == (12, 40) and tensors["W_dec"].shape == (40, 12)
+    assert (cfg["d_in"], cfg["d_sae"]) == (12, width)
+    assert tensors["W_enc"].shape == (12, width) and tensors["W_dec"].shape == (width, 12)
 
 
 def test_the_cfg_names_the_model_and_layer_of_an_indexed_run(tmp_path, monkeypatch):

@@ -112,3 +112,39 @@ def test_score_codes_reports_every_reading():
         assert -1 <= out[key] <= 1
     with pytest.raises(ValueError, match="variant"):
         m.concept_match(logits, codes, variant="kendall")
+
+
+def test_heldout_view_scores_the_assigned_feature_on_rows_it_was_not_chosen_on():
+    """Feature 0 tracks the logit on every row; feature 1 tracks it only on the fit rows and is
+    noise elsewhere. Both look perfect in sample; held out, only feature 0 keeps its score."""
+    from ipta.sae.metrics import HeldOut, heldout_match
+
+    rng = np.random.default_rng(0)
+    n = 400
+    y_N = rng.normal(size=n)
+    fit_N = np.arange(n) < n // 2
+    codes = np.log(np.c_[y_N - y_N.min() + 1, np.where(fit_N, y_N, rng.normal(size=n))
+                         - min(y_N.min(), -5) + 1, rng.random((n, 3)) + 0.5])
+    for column, expected in ((0, 1.0), (1, 0.0)):
+        keep = [column, 2, 3, 4]
+        match = heldout_match(codes[:, keep], HeldOut(y_N[:, None], fit_N, ~fit_N))
+        assert match.feature_K[0] == 0
+        assert match.pcc_K[0] == pytest.approx(expected, abs=0.15)
+
+
+def test_the_heldout_halves_share_no_word_and_keep_pairs_whole():
+    from ipta.sae.runs import heldout_view
+
+    pairs = ((("go", "goes"), ("see", "sees"), ("eat", "eats"), ("go", "goes")),
+             (("goes", "went"), ("cat", "cats"), ("dog", "dogs"), ("sun", "suns")))
+    words = [w for concept in pairs for pair in concept for w in pair]
+    concept_N = np.repeat([0, 1], 8)
+    label_N = np.tile([1, 0], 8)
+    reps = np.random.default_rng(1).normal(size=(16, 5))
+    view = heldout_view(reps, concept_N, label_N, pairs, C=1.0)
+    fit_words = {w for w, f in zip(words, view.fit_N) if f}
+    score_words = {w for w, s in zip(words, view.score_N) if s}
+    assert not fit_words & score_words
+    assert not (view.fit_N & view.score_N).any()
+    assert not view.fit_N[6:8].any() and not view.score_N[6:8].any()  # the repeated pair
+    np.testing.assert_array_equal(view.fit_N[0::2], view.fit_N[1::2])  # pairs stay whole

@@ -16,8 +16,23 @@ def _sae(name, d=8, f=16, seed=0):
     return SparseAutoencoder(d, f, name, HPARAMS[name], seed=seed)
 
 
-def test_registry_holds_the_four_variants():
-    assert set(MECHANISMS) == {"topk", "batchtopk", "panneal", "structured"}
+def test_registry_holds_the_four_variants_and_the_adapter_reading():
+    assert set(MECHANISMS) == {"topk", "batchtopk", "panneal", "structured", "adapter"}
+
+
+def test_the_adapter_adds_its_branch_codes_and_its_nuclear_term_acts_on_them_only():
+    """codes = ReLU(pre) + ReLU(branch); with alpha > 0 the penalty grows with the branch's
+    codes and ignores how the sparse codes are spread."""
+    sae = SparseAutoencoder(6, 20, "adapter", {"alpha": 1.0, "rank": 3, "sparsity_warmup": 0},
+                            seed=0)
+    x = torch.randn(32, 6, generator=torch.Generator().manual_seed(0))
+    codes, branch = sae.codes(x)
+    own = sae.mechanism(sae.pre_activations(x))
+    torch.testing.assert_close(codes, own + branch)
+    assert (branch > 0).any()
+    small = sae.mechanism.penalty(own, 0, branch)
+    large = sae.mechanism.penalty(own, 0, 3 * branch)
+    assert large > small > sae.mechanism.penalty(own, 0, 0 * branch)
 
 
 @pytest.mark.parametrize("name", sorted(HPARAMS))
@@ -169,3 +184,44 @@ def test_a_calibrated_batch_top_k_keeps_k_codes_per_sample_on_its_calibration_ba
     pre = torch.randn(200, 64, generator=torch.Generator().manual_seed(0))
     mech.calibrate(pre)
     assert (mech(pre) != 0).sum(1).float().mean().item() == pytest.approx(6.0)
+
+
+def test_geometric_median_resists_an_outlier_and_minimises_the_summed_distance():
+    from ipta.sae.model import geometric_median
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 3, generator=gen)
+    x[0] = torch.tensor([1000.0, 0.0, 0.0])
+    gm = geometric_median(x)
+    assert gm.norm() < 0.5 and x.mean(0).norm() > 4
+    cost = lambda p: (x - p).norm(dim=1).sum()  # noqa: E731
+    for step in torch.eye(3) * 1e-2:
+        assert cost(gm) <= cost(gm + step) and cost(gm) <= cost(gm - step)
+
+
+def test_auxk_is_zero_without_dead_features_and_trains_only_dead_ones():
+    from ipta.sae.model import auxk_loss
+
+    gen = torch.Generator().manual_seed(1)
+    pre = torch.randn(16, 10, generator=gen, requires_grad=True)
+    W = torch.randn(10, 4, generator=gen, requires_grad=True)
+    residual = torch.randn(16, 4, generator=gen)
+    assert auxk_loss(pre, residual, torch.zeros(10, dtype=torch.bool), W, 3) == 0
+    dead = torch.arange(10) >= 7
+    loss = auxk_loss(pre, residual, dead, W, 3)
+    loss.backward()
+    assert loss > 0
+    assert (pre.grad[:, ~dead] == 0).all() and (W.grad[~dead] == 0).all()
+    assert W.grad[dead].abs().sum() > 0
+
+
+def test_auxk_is_one_when_the_dead_features_reconstruct_nothing():
+    """Normalised by the residual's variance: an all-negative pre-activation gives codes 0,
+    so the error is the residual's own mean square around zero over its variance."""
+    from ipta.sae.model import auxk_loss
+
+    residual = torch.randn(64, 5, generator=torch.Generator().manual_seed(2))
+    residual -= residual.mean(0)
+    loss = auxk_loss(-torch.ones(64, 8), residual, torch.ones(8, dtype=torch.bool),
+                     torch.randn(8, 5), 4)
+    assert loss.item() == pytest.approx(1.0, rel=1e-5)

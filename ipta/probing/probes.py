@@ -151,14 +151,15 @@ def distinct_pairs(words: tuple[tuple[str, str], ...]) -> np.ndarray:
     return np.array(keep, dtype=int)
 
 
-def word_split(reps: PairReps, test_fraction: float, rng: np.random.Generator
-               ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per concept, indices (train, test) into its pairs such that no word is on both sides.
+def word_split(words: tuple[tuple[tuple[str, str], ...], ...], test_fraction: float,
+               rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per concept (``words[k]``: its (base, target) pairs), indices (train, test) into its
+    pairs such that no word is on both sides.
 
     Words linked by a pair (in any concept) form connected groups; whole groups go to the test
     side, in random order, until it holds ``test_fraction`` of all kept pairs. Every kept pair
     thus lies wholly on one side; duplicate and identical pairs are dropped first."""
-    kept = [distinct_pairs(w) for w in reps.words]
+    kept = [distinct_pairs(w) for w in words]
     parent: dict[str, str] = {}
 
     def root(word: str) -> str:
@@ -167,13 +168,13 @@ def word_split(reps: PairReps, test_fraction: float, rng: np.random.Generator
             word = parent[word]
         return word
 
-    for words, keep in zip(reps.words, kept):
+    for pairs, keep in zip(words, kept):
         for i in keep:
-            parent[root(words[i][0])] = root(words[i][1])
+            parent[root(pairs[i][0])] = root(pairs[i][1])
     pairs_per_group: dict[str, int] = {}
-    for words, keep in zip(reps.words, kept):
+    for pairs, keep in zip(words, kept):
         for i in keep:
-            pairs_per_group[root(words[i][0])] = pairs_per_group.get(root(words[i][0]), 0) + 1
+            pairs_per_group[root(pairs[i][0])] = pairs_per_group.get(root(pairs[i][0]), 0) + 1
     groups = sorted(pairs_per_group)
     budget, test_groups = test_fraction * sum(pairs_per_group.values()), set()
     for g in (groups[i] for i in rng.permutation(len(groups))):
@@ -181,8 +182,8 @@ def word_split(reps: PairReps, test_fraction: float, rng: np.random.Generator
             break
         test_groups.add(g)
     splits = []
-    for words, keep in zip(reps.words, kept):
-        is_test = np.array([root(words[i][0]) in test_groups for i in keep], dtype=bool)
+    for pairs, keep in zip(words, kept):
+        is_test = np.array([root(pairs[i][0]) in test_groups for i in keep], dtype=bool)
         splits.append((keep[~is_test], keep[is_test]))
     return splits
 
@@ -198,7 +199,7 @@ def rigorous_seed(reps: PairReps, Cs: tuple[float, ...], seed: int, test_fractio
                   max_iter: int = 500) -> dict[str, object]:
     """One word split: W on training pairs (per C), A on held-out pairs, and the controls."""
     rng = np.random.default_rng(seed)
-    splits = word_split(reps, test_fraction, rng)
+    splits = word_split(reps.words, test_fraction, rng)
     side = {name: (tuple(b[idx] for b, idx in zip(reps.base, part)),
                    tuple(t[idx] for t, idx in zip(reps.target, part)))
             for name, part in (("train", [tr for tr, _ in splits]),

@@ -25,7 +25,10 @@ from ipta.sae.runs import ConceptData, Run, activations, concept_data, train_run
 
 VARIANTS = ("topk", "batchtopk", "panneal", "structured")
 VARIANT_LABELS = {"topk": "top-k", "batchtopk": "batch-top-k", "panneal": "p-annealing",
-                  "structured": "structured"}
+                  "structured": "structured", "adapter": "structured (adapter)"}
+READINGS = ("structured", "adapter")
+"""The two readings of the structured SAE (nuclear-norm penalty; adapter branch) that the alpha
+ablation runs."""
 
 PAPER_TABLE2 = {  # Liu et al. (2026), appendix H.3, Table 2: top-k, batch-top-k, p-anneal, ours
     "3psg_ved": (0.432, 0.332, 0.680, 0.691), "adj_adj_+_ly": (0.379, 0.396, 0.794, 0.833),
@@ -83,6 +86,17 @@ class Config(BaseConfig):
         "calibrated", "batch-top-k's inference threshold: set after training so that inference "
         "keeps k per token on training activations, or the moving average learned in training "
         "(beta 0.999 from step 0; after a short run far from its limit)")
+    auxk_alpha: float = param(1 / 32, "weight of top-k's and batch-top-k's AuxK dead-latent "
+                              "loss (the reference trainers' 1/32; 0 = off)", low=0)
+    k_aux: int = param(512, "dead features AuxK may use per token (reference: d_model / 2)",
+                       low=1)
+    b_pre_init: Literal["geometric_median", "mean"] = param(
+        "geometric_median", "top-k and batch-top-k's initial pre-encoder bias: the geometric "
+        "median of a training sample (their reference trainers') or its mean (p-annealing and "
+        "structured always start at the mean)")
+    grad_clip: float = param(1.0, "top-k and batch-top-k clip the gradient's global norm at this "
+                             "(their reference trainers: 1; 0 = off); the p-annealing family's "
+                             "reference trainers do not clip, nor do ours", low=0)
     steps: int = param(500, "optimiser steps (paper: 20,000)", low=2)
     batch_size: int = param(256, "activations per step (paper: 10,000)", low=2)
     lr: float = param(5e-4, "Adam learning rate after warm-up (paper's value lost)", low=0)
@@ -102,6 +116,9 @@ class Config(BaseConfig):
     rank: int = param(16, "top-r singular values estimating the nuclear norm", low=1)
     alphas: tuple[float, ...] = param((0.0, 0.03, 0.1, 0.3), "alpha values of the ablation "
                                       "(Figure 7; 0 = plain p-annealing)", low=0)
+    ablation_readings: tuple[str, ...] = param(
+        READINGS, "readings of the structured SAE run in the alpha ablation: the nuclear-norm "
+        "penalty on all codes, or an adapter branch whose codes carry it", choices=READINGS)
     matched_l0: bool = param(True, "retrain top-k and batch-top-k with k = structured SAE's L0")
     eval_every: int = param(50, "steps between validation points (Figures 6, 7)", low=1)
     checkpoint_every: int = param(250, "steps between checkpoints (0 = none)", low=0,
@@ -133,7 +150,7 @@ class Config(BaseConfig):
     }
 
     def validate(self) -> None:
-        for name in ("seeds", "variants", "alphas"):
+        for name in ("seeds", "variants", "alphas", "ablation_readings"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
                 raise ConfigError(f"parameter {name!r}: {values} repeats a value")
@@ -198,10 +215,15 @@ def run(cfg: Config, progress: bool = True) -> Result:
             matched += [train_run(cfg, v, seed, store, concepts, k=target, progress=progress)
                         for v in ("topk", "batchtopk") if v in cfg.variants]
         for a in cfg.alphas:
-            ablation.append(
-                dataclasses.replace(main["panneal"], alpha=0.0) if a == 0 and "panneal" in main else
-                main["structured"] if a == cfg.alpha and "structured" in main else
-                train_run(cfg, "structured", seed, store, concepts, alpha=a, progress=progress))
+            if a == 0:  # both readings reduce to p-annealing
+                ablation.append(dataclasses.replace(main["panneal"], alpha=0.0)
+                                if "panneal" in main else
+                                train_run(cfg, "panneal", seed, store, concepts, progress=progress))
+                continue
+            for reading in cfg.ablation_readings:
+                ablation.append(
+                    main[reading] if reading in main and a == cfg.alpha else
+                    train_run(cfg, reading, seed, store, concepts, alpha=a, progress=progress))
     res = Result(main_runs, matched, ablation, concepts, cfg.pcc_threshold,
                  controls(cfg, store, concepts))
     record_runs(run_index_rows(res, cfg))
@@ -273,7 +295,7 @@ def label(r: Run) -> str:
 
 
 SUMMARY_METRICS = ("mean_pcc", "coverage", "mean_pcc_raw", "mean_pcc_spearman",
-                   "mean_pcc_exp_std", "val_mse", "val_fvu", "val_l0", "val_dead", "pairs_mse",
+                   "mean_pcc_exp_std", "mean_pcc_heldout", "val_mse", "val_fvu", "val_l0", "val_dead", "pairs_mse",
                    "pairs_l0")
 
 
@@ -283,7 +305,7 @@ def table_summary(runs: list[Run]):
 
     rows = [{"variant": label(r), "seed": r.seed,
              "k": r.k if r.variant in ("topk", "batchtopk") else None,
-             "alpha": r.alpha if r.variant == "structured" and r.kind == "trained" else None,
+             "alpha": r.alpha if r.variant in READINGS and r.kind == "trained" else None,
              **{m: r.final.get(m, np.nan) for m in SUMMARY_METRICS}}
             for r in runs]
     return pd.DataFrame(rows)
@@ -310,7 +332,8 @@ def table_chance(res: Result):
     runs = res.main + res.controls
     columns = {"mean PCC (paper)": "mean_pcc", f"coverage@{res.threshold:g}": "coverage",
                "Pearson, raw codes": "mean_pcc_raw", "Spearman": "mean_pcc_spearman",
-               "Pearson, exp(standardised)": "mean_pcc_exp_std"}
+               "Pearson, exp(standardised)": "mean_pcc_exp_std",
+               "held out (paper's, other words)": "mean_pcc_heldout"}
     table = pd.DataFrame({title: {k: _mean_sd(v) for k, v in _by_label(runs, key).items()}
                           for title, key in columns.items()})
     # An SAE's L0 on held-out tokens; a control without an encoder, its L0 on the pair words.
@@ -349,6 +372,7 @@ def glue_numbers(res: Result) -> dict[str, object]:
                                  "n_concepts": len(res.concepts.names)}
     pcc = _by_label(res.main + res.controls, "mean_pcc")
     spear = _by_label(res.main + res.controls, "mean_pcc_spearman")
+    held = _by_label(res.main + res.controls, "mean_pcc_heldout")
     for v in VARIANTS:  # every key exists, NaN for a variant that was not run
         lab, ran = VARIANT_LABELS[v], any(r.variant == v for r in res.main)
         nan = np.array([np.nan])
@@ -356,7 +380,9 @@ def glue_numbers(res: Result) -> dict[str, object]:
         values[f"{v}_spearman"] = spear.get(lab, nan).mean()
         values[f"{v}_untrained_pcc"] = pcc.get(f"untrained {lab}", nan).mean()
         values[f"{v}_untrained_spearman"] = spear.get(f"untrained {lab}", nan).mean()
-        for key, suffix in (("mean_pcc", ""), ("mean_pcc_spearman", "_spearman")):
+        values[f"{v}_heldout"] = held.get(lab, nan).mean()
+        for key, suffix in (("mean_pcc", ""), ("mean_pcc_spearman", "_spearman"),
+                            ("mean_pcc_heldout", "_heldout")):
             # Random features at the top-k variants' sparsity: dense random codes score higher
             # on this metric, so a sparse SAE is judged against chance at its own sparsity.
             for against, tag in (("untrained", ""), ("random_topk", "_random")):
@@ -367,6 +393,7 @@ def glue_numbers(res: Result) -> dict[str, object]:
     for kind in ("random", "random_topk", "model_dims", "ceiling"):
         values[f"{kind}_pcc"] = pcc[CONTROL_LABELS[kind]].mean()
         values[f"{kind}_spearman"] = spear[CONTROL_LABELS[kind]].mean()
+        values[f"{kind}_heldout"] = held[CONTROL_LABELS[kind]].mean()
     values["density"] = Markdown(
         "rewards dense codes by itself" if values["random_pcc"] > values["random_topk_pcc"]
         else "does not reward dense codes by itself")
@@ -414,14 +441,22 @@ def _variant_of(column: str) -> str:
 
 
 def figure_curves(runs: list[Run], metrics_: tuple[str, ...], label, title: str):
-    """Metric trajectories over training steps, one line per run (Figures 6 and 7)."""
+    """Metric trajectories over training steps (Figures 6 and 7): one line per ``label(run)``,
+    the mean over that label's seeds, with a band of one standard deviation."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(metrics_), figsize=(4.2 * len(metrics_), 3.4))
+    groups: dict[str, list[Run]] = {}
+    for r in runs:
+        groups.setdefault(label(r), []).append(r)
+    fig, axes = plt.subplots(1, len(metrics_), figsize=(5 * len(metrics_), 4))
     for ax, m in zip(np.atleast_1d(axes), metrics_):
-        for r in runs:
-            steps = [h["step"] for h in r.history]
-            ax.plot(steps, [h[m] for h in r.history], marker=".", label=label(r))
+        for i, (name, members) in enumerate(groups.items()):
+            steps = [h["step"] for h in members[0].history]
+            values = np.array([[h[m] for h in r.history] for r in members])
+            mean, sd = values.mean(0), values.std(0, ddof=1) if len(values) > 1 else 0 * values[0]
+            ax.plot(steps, mean, marker=".", color=f"C{i % 10}",
+                    label=f"{name} ({len(members)} seeds)")
+            ax.fill_between(steps, mean - sd, mean + sd, color=f"C{i % 10}", alpha=0.2)
         ax.set_xlabel("training step")
         ax.set_ylabel(m)
         if m.endswith("mse"):
@@ -457,9 +492,12 @@ def figure_chance(res: Result):
 
     readings = {"mean_pcc": "paper: Pearson(logit, exp(code))", "mean_pcc_raw": "Pearson(logit, code)",
                 "mean_pcc_spearman": "Spearman(logit, code)",
-                "mean_pcc_exp_std": "Pearson(logit, exp(standardised code))"}
+                "mean_pcc_exp_std": "Pearson(logit, exp(standardised code))",
+                "mean_pcc_heldout": "paper's, held out (other words)"}
     runs = res.main + res.controls
-    fig, axes = plt.subplots(2, 2, figsize=(11, 9.5), sharey=True)
+    fig, axes = plt.subplots(3, 2, figsize=(11, 14), sharey=True)
+    for ax in axes.flat[len(readings):]:
+        ax.axis("off")
     for ax, (key, title) in zip(axes.flat, readings.items()):
         values = _by_label(runs, key)
         names = list(values)
@@ -474,3 +512,108 @@ def figure_chance(res: Result):
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------- the long setting
+LONG = {"n_tokens": 200_000, "val_tokens": 8192, "n_features": 2048, "steps": 5000,
+        "eval_every": 500, "checkpoint_every": 1000, "seeds": (0,), "alphas": (),
+        "matched_l0": False, "dead_after_tokens": 400_000}
+"""Does the answer depend on scale? The ``long`` setting (overrides of the default profile):
+more tokens, more steps, a wider dictionary, every variant once. ``ipta sae-long`` trains it
+(about half an hour on 2 CPU cores, minutes on a GPU) and writes :data:`LONG_RESULT`, a small
+summary the page draws without retraining; the runs go through the cache like the chapter's."""
+
+LONG_RESULT = Path("book") / "results" / "sae_long.json"
+"""The long setting's summary, relative to the project root."""
+
+
+def long_config(**overrides: Any) -> Config:
+    """The Config of the long setting (``overrides`` on top, checked like any parameter)."""
+    return Config.for_profile("default", **{**LONG, **overrides})
+
+
+def summarise_long(res: Result, cfg: Config) -> dict[str, Any]:
+    """Per variant: training tokens at each evaluation, the metric there (paper's reading and
+    held out), and the untrained version's and sparse random features' scores."""
+    untrained = {r.variant: r.final for r in res.controls if r.kind == "untrained"}
+    random_topk = [r.final for r in res.controls if r.kind == "random_topk"]
+    out: dict[str, Any] = {"settings": cfg.to_dict(), "variants": {}}
+    for r in res.main:
+        history = [h for h in r.history if "mean_pcc" in h]
+        out["variants"][r.variant] = {
+            "tokens": [h["step"] * cfg.batch_size for h in history],
+            "mean_pcc": [h["mean_pcc"] for h in history],
+            "mean_pcc_heldout": [h.get("mean_pcc_heldout") for h in history],
+            "val_l0": [h["val_l0"] for h in history],
+            "untrained_pcc": untrained[r.variant]["mean_pcc"],
+            "untrained_heldout": untrained[r.variant].get("mean_pcc_heldout"),
+            "random_topk_pcc": random_topk[0]["mean_pcc"]}
+    return out
+
+
+def load_long(path: str | Path | None = None) -> dict[str, Any] | None:
+    """The long setting's summary from this checkout's ``book/results`` (None if absent)."""
+    import json
+
+    path = Path(path) if path else Path(__file__).resolve().parents[2] / LONG_RESULT
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+LONG_SHOWN = ("n_tokens", "n_features", "steps", "batch_size", "k", "lr", "seeds", "model")
+
+
+def table_long_settings(summary: dict[str, Any]) -> "pandas.DataFrame":
+    """The settings the long setting's cached summary was computed with (those that differ from
+    the default profile's, and the main sizes), and its wall time."""
+    import pandas as pd
+
+    default = Config().to_dict()
+    settings = summary["settings"]
+    keys = [k for k in settings if k in LONG_SHOWN or settings[k] != default.get(k)]
+    rows = {k: str(settings[k]) for k in keys}
+    rows["wall time (this machine)"] = f"{summary.get('wall_seconds', float('nan')) / 60:.0f} min"
+    return pd.DataFrame({"value": rows})
+
+
+def figure_long(summary: dict[str, Any]):
+    """Mean PCC minus each variant's untrained score against training tokens (left: the paper's
+    reading; right: held out), with sparse random features' margin for scale."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    for ax, key, base, title in ((axes[0], "mean_pcc", "untrained_pcc", "paper's reading"),
+                                 (axes[1], "mean_pcc_heldout", "untrained_heldout",
+                                  "held out (other words)")):
+        for i, (variant, v) in enumerate(summary["variants"].items()):
+            if v.get(base) is None or any(x is None for x in v[key]):
+                continue
+            gain = [x - v[base] for x in v[key]]
+            ax.plot(v["tokens"], gain, "-o", ms=3, color=f"C{i}", label=VARIANT_LABELS[variant])
+        ax.axhline(0, color="grey", lw=1)
+        ax.set(xscale="log", xlabel="training tokens", title=title)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean PCC minus untrained")
+    axes[0].legend(fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def long_numbers(summary: dict[str, Any] | None) -> dict[str, object]:
+    """Glue the long setting's numbers (NaN and a note when no summary exists)."""
+    from IPython.display import Markdown
+
+    values: dict[str, object] = {}
+    for v in VARIANTS:
+        run = (summary or {}).get("variants", {}).get(v)
+        first = run["mean_pcc"][0] - run["untrained_pcc"] if run else float("nan")
+        last = run["mean_pcc"][-1] - run["untrained_pcc"] if run else float("nan")
+        values[f"long_{v}_first"], values[f"long_{v}_last"] = first, last
+    if summary:
+        runs = summary["variants"]
+        values["long_tokens"] = max(max(r["tokens"]) for r in runs.values())
+        order = sorted(runs, key=lambda v: -(runs[v]["mean_pcc"][-1] - runs[v]["untrained_pcc"]))
+        values["long_order"] = Markdown(" > ".join(VARIANT_LABELS[v] for v in order))
+    else:
+        values["long_tokens"] = float("nan")
+        values["long_order"] = Markdown("(not computed: run `python -m ipta.sae.scale`)")
+    return glue_values(values)

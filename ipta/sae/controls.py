@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from ipta.sae import metrics
-from ipta.sae.runs import ConceptData, Run, calibration_sample, mechanism_hparams
+from ipta.sae.runs import (ConceptData, Run, calibration_sample, mechanism_hparams,
+                           reference_training)
 
 CONTROLS = ("untrained", "random", "random_topk", "model_dims", "ceiling")
 CONTROL_LABELS = {"untrained": "untrained", "random": "random features",
@@ -40,7 +41,8 @@ def untrained_sae(cfg, variant: str, seed: int, store, *, k: int | None = None,
     hp = mechanism_hparams(cfg, variant, seed, alpha, k)
     sae = SparseAutoencoder(store.d_model, cfg.n_features, variant, hp, seed=seed)
     train = store.split(0, store.n_tokens - cfg.val_tokens)
-    fit_normalisation(sae, train, seed)
+    fit_normalisation(sae, train, seed,
+                      b_pre_init=reference_training(cfg, variant)["b_pre_init"])
     if variant == "batchtopk" and cfg.batchtopk_threshold == "calibrated":
         with torch.no_grad():
             xn_ND = calibration_sample(train, seed) * sae.input_scale
@@ -81,21 +83,22 @@ def controls(cfg, store, concepts: ConceptData) -> list[Run]:
         for variant in cfg.variants:
             sae = untrained_sae(cfg, variant, seed, store)
             out.append(_control("untrained", variant, seed, cfg.k, metrics.evaluate(
-                sae, val_ND, concepts.reps_ND, concepts.logits_NK, threshold)))
+                sae, val_ND, concepts.reps_ND, concepts.logits_NK, threshold, concepts.heldout)))
         reference = untrained_sae(cfg, "panneal" if "panneal" in cfg.variants else cfg.variants[0],
                                   seed, store)
         xn_ND = _normalised(reference, concepts.reps_ND)
         for kind, keep in (("random", None), ("random_topk", cfg.k)):
             codes = random_codes(xn_ND, cfg.n_features, seed, keep)
             out.append(_control(kind, kind, seed, cfg.k, {
-                **metrics.score_codes(codes, concepts.logits_NK, threshold),
+                **metrics.score_codes(codes, concepts.logits_NK, threshold, concepts.heldout),
                 "pairs_l0": metrics.l0(codes)}))
         if seed == cfg.seeds[0]:
             dims = np.concatenate([xn_ND, -xn_ND], axis=1)
             out.append(_control("model_dims", "model_dims", seed, 0, {
-                **metrics.score_codes(dims, concepts.logits_NK, threshold),
+                **metrics.score_codes(dims, concepts.logits_NK, threshold, concepts.heldout),
                 "pairs_l0": metrics.l0(dims)}))
             out.append(_control("ceiling", "ceiling", seed, 0, {
-                **metrics.score_codes(concepts.logits_NK, concepts.logits_NK, threshold),
+                **metrics.score_codes(concepts.logits_NK, concepts.logits_NK, threshold,
+                                      concepts.heldout),
                 "pairs_l0": float(concepts.logits_NK.shape[1])}))
     return out

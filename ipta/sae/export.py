@@ -6,7 +6,9 @@ The layout, as SAELens reads it: ``encode(x) = act(pre)`` with
 ``decode(codes) = codes @ W_dec + b_dec``; ``W_enc`` is [d_in, d_sae], ``W_dec`` [d_sae, d_in].
 ``act`` depends on the architecture:
 
-``standard``  ReLU (our p-annealing and structured SAEs);
+``standard``  ReLU (our p-annealing and structured SAEs; the adapter reading as 2F features,
+              the sparse encoder's then the adapter's, each pair sharing one decoder row, so
+              our code is the sum of feature f and feature F + f);
 ``topk``      the k largest pre-activations of each input, through a ReLU (our top-k);
 ``jumprelu``  ``pre * (pre > threshold)`` with a per-feature ``threshold`` (our batch-top-k at
               inference: its one global threshold, repeated per feature).
@@ -27,7 +29,7 @@ from typing import Any
 import torch
 
 ARCHITECTURES = {"topk": "topk", "batchtopk": "jumprelu", "panneal": "standard",
-                 "structured": "standard"}
+                 "structured": "standard", "adapter": "standard"}
 """Our mechanism -> the SAELens architecture that computes the same inference codes."""
 
 
@@ -59,6 +61,11 @@ def saelens_weights(sae) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     if name == "batchtopk":
         threshold = float(sae.mechanism.threshold)
         tensors["threshold"] = torch.full_like(tensors["b_enc"], max(threshold, 0.0))
+    if name == "adapter":  # ReLU(sparse) + ReLU(adapter): 2F ReLU features, decoder repeated
+        tensors["W_enc"] = torch.cat([tensors["W_enc"],
+                                      sae.mechanism.W_ad_DF.detach().double() * s], dim=1)
+        tensors["b_enc"] = torch.cat([tensors["b_enc"], sae.mechanism.b_ad_F.detach().double()])
+        tensors["W_dec"] = torch.cat([tensors["W_dec"], tensors["W_dec"]])
     return fields, {k: v.float().contiguous() for k, v in tensors.items()}
 
 
@@ -80,7 +87,7 @@ def export_saelens(source: str | Path, out: str | Path, *, model_name: str | Non
     layer = known.get("layer", -1) if layer is None else layer
     fields, tensors = saelens_weights(sae)
     hook = f"hidden_states[{layer}]"
-    cfg = {**fields, "d_in": int(sae.config["d_model"]), "d_sae": int(sae.config["n_features"]),
+    cfg = {**fields, "d_in": int(sae.config["d_model"]), "d_sae": int(tensors["b_enc"].shape[0]),
            "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": True,
            "normalize_activations": "none", "reshape_activations": "none",
            "model_name": model_name, "hook_name": hook, "hook_layer": layer,
@@ -144,8 +151,9 @@ def record_runs(rows: list[dict[str, Any]]) -> Path:
 
 
 def find_run(name: str) -> Path:
-    """The folder of the indexed run ``variant:seed[:alpha[:k]]`` (e.g. ``topk:0``); an error
-    listing the indexed runs when none or several match."""
+    """The folder of the indexed run ``variant:seed[:alpha[:k]]`` (e.g. ``topk:0``, the main
+    table's run when others share the name); an error listing the indexed runs when none or
+    several match."""
     parts = str(name).split(":")
     want = {"variant": parts[0], "seed": int(parts[1]) if len(parts) > 1 else None,
             "alpha": float(parts[2]) if len(parts) > 2 else None,
@@ -153,6 +161,9 @@ def find_run(name: str) -> Path:
     index = read_index()
     hits = [folder for folder, row in index.items()
             if all(v is None or row.get(key) == v for key, v in want.items())]
+    main = [h for h in hits if index[h].get("runs") == "main"]
+    if len(hits) > 1 and len(main) == 1:  # the run of the main table, unless said otherwise
+        hits = main
     if len(hits) != 1:
         known = sorted({f"{r['variant']}:{r['seed']}:{r['alpha']:g}:{r['k']}"
                         for r in index.values()})

@@ -25,6 +25,12 @@ rescaling cannot move in the same way: Pearson on the raw codes (invariant to a 
 Spearman (invariant to any increasing map of each feature), and Pearson on exp of each
 feature's standardised code (each feature in its own units). The paper's metric stays the
 headline (``mean_pcc``, ``coverage``); the others are reported beside it.
+
+The held-out view (``mean_pcc_heldout``, ``coverage_heldout``): the words are split in two with
+no word on both sides (:func:`ipta.probing.probes.word_split`); probes are fitted on one side's
+pairs, each concept is assigned its feature (Hungarian, on the paper's correlation) on that
+side's words, and the assigned correlations are reported on the other side's words, so neither
+the probe nor the choice among F features has seen the words it is scored on.
 """
 
 from __future__ import annotations
@@ -156,11 +162,33 @@ def count_above(values: Sequence[float], threshold: float = 0.5) -> int:
     return int(sum(v > threshold for v in values))
 
 
-def score_codes(codes_NF: np.ndarray, logits_NK: np.ndarray, threshold: float = 0.5
-                ) -> dict[str, Any]:
+@dataclass(frozen=True)
+class HeldOut:
+    """The held-out view's inputs: logits of probes fitted on the ``fit_N`` rows' pairs only,
+    on every row, and which rows assign features (``fit_N``) and which score them (``score_N``)."""
+
+    logits_NK: np.ndarray
+    fit_N: np.ndarray
+    score_N: np.ndarray
+
+
+def heldout_match(codes_NF: np.ndarray, heldout: HeldOut, threshold: float = 0.5
+                  ) -> ConceptMatch:
+    """Features assigned on the fit rows (paper's correlation), correlations on the score rows."""
+    fit, score = heldout.fit_N, heldout.score_N
+    assigned = concept_match(heldout.logits_NK[fit], codes_NF[fit], threshold)
+    feats_NK = _exp(np.asarray(codes_NF, np.float64)[score][:, assigned.feature_K])
+    y_NK = np.asarray(heldout.logits_NK, np.float64)[score]
+    r_KK = pearson_matrix(y_NK, feats_NK)
+    return ConceptMatch(np.diag(r_KK).copy(), assigned.feature_K, threshold)
+
+
+def score_codes(codes_NF: np.ndarray, logits_NK: np.ndarray, threshold: float = 0.5,
+                heldout: HeldOut | None = None) -> dict[str, Any]:
     """The concept metric of any codes on the pair words, in every reading: ``mean_pcc``,
     ``coverage``, ``pcc_K`` and ``feature_K`` (the paper's), then ``mean_pcc_<v>`` and
-    ``coverage_<v>`` for the other variants of :data:`METRIC_VARIANTS`."""
+    ``coverage_<v>`` for the other variants of :data:`METRIC_VARIANTS`, and the held-out view
+    when ``heldout`` is given."""
     match = concept_match(logits_NK, codes_NF, threshold)
     out: dict[str, Any] = {"mean_pcc": match.mean_pcc, "coverage": match.coverage,
                            "pcc_K": match.pcc_K.tolist(), "feature_K": match.feature_K.tolist()}
@@ -168,11 +196,14 @@ def score_codes(codes_NF: np.ndarray, logits_NK: np.ndarray, threshold: float = 
         if variant != "paper":
             m = concept_match(logits_NK, codes_NF, threshold, variant)
             out[f"mean_pcc_{variant}"], out[f"coverage_{variant}"] = m.mean_pcc, m.coverage
+    if heldout is not None:
+        m = heldout_match(codes_NF, heldout, threshold)
+        out["mean_pcc_heldout"], out["coverage_heldout"] = m.mean_pcc, m.coverage
     return out
 
 
 def evaluate(sae, val_ND: np.ndarray, pairs_ND: np.ndarray, logits_NK: np.ndarray,
-             threshold: float = 0.5) -> dict[str, Any]:
+             threshold: float = 0.5, heldout: HeldOut | None = None) -> dict[str, Any]:
     """Every metric above for one SAE: reconstruction and sparsity on held-out tokens (``val_*``)
     and on the word-pair representations (``pairs_*``), and the H.2 concept metric on the pair
     words in every reading (:func:`score_codes`)."""
@@ -187,5 +218,5 @@ def evaluate(sae, val_ND: np.ndarray, pairs_ND: np.ndarray, logits_NK: np.ndarra
             codes = codes.cpu().numpy()
             out.update({f"{name}_mse": mse(x_ND, xhat), f"{name}_fvu": fvu(x_ND, xhat),
                         f"{name}_l0": l0(codes), f"{name}_dead": dead_fraction(codes)})
-    out.update(score_codes(codes, logits_NK, threshold))
+    out.update(score_codes(codes, logits_NK, threshold, heldout))
     return out

@@ -14,7 +14,14 @@ Variants differ only by the mechanism, looked up by name in :data:`MECHANISMS`:
 ``panneal``     ReLU codes with an L_p^p penalty whose p steps from 1 towards 0, the penalty
                 coefficient rescaled at each step of p (Karvonen et al. 2024);
 ``structured``  ``panneal`` plus alpha times the nuclear norm of the batch code matrix,
-                estimated from its top-r singular values (the paper's eq. 6 / eq. 91-92).
+                estimated from its top-r singular values (the paper's eq. 6 / eq. 91-92);
+``adapter``     the structured SAE read as appendix H.3's "p-annealing-LoRa SAE": a second,
+                adapter encoder whose ReLU codes are added to the sparse codes before the one
+                decoder, with the nuclear-norm term on the adapter's codes only and the L_p
+                term on the sparse ones.
+
+A mechanism may own a *branch* (:meth:`Mechanism.branch`): codes computed from the centred
+input and added to the mechanism's own before decoding (only ``adapter`` has one).
 
 A mechanism keeps all its state (threshold, current p, coefficient) in buffers, so the
 safetensors file of :meth:`SparseAutoencoder.save` restores inference behaviour exactly and
@@ -125,26 +132,59 @@ class Mechanism(nn.Module):
         """Training codes (differ from inference for batch-top-k)."""
         return self(pre_NF)
 
-    def penalty(self, codes_NF: torch.Tensor, step: int) -> torch.Tensor:
-        """Sparsity/structure term added to the reconstruction loss at ``step``."""
+    def penalty(self, codes_NF: torch.Tensor, step: int,
+                branch_NF: torch.Tensor | None = None) -> torch.Tensor:
+        """Sparsity/structure term added to the reconstruction loss at ``step`` (``branch_NF``:
+        the branch's codes, for a mechanism that has one)."""
         return codes_NF.new_zeros(())
+
+    def branch(self, centred_ND: torch.Tensor) -> torch.Tensor | None:
+        """Codes added to the mechanism's own before decoding; None (no branch) by default."""
+        return None
 
     @torch.no_grad()
     def observe(self, codes_NF: torch.Tensor, step: int) -> None:
         """Update state from the training codes of ``step`` (after the penalty)."""
+
+    def aux_loss(self, pre_NF: torch.Tensor, residual_ND: torch.Tensor, dead_F: torch.Tensor,
+                 W_dec_FD: torch.Tensor) -> torch.Tensor:
+        """An auxiliary loss term (AuxK for the top-k family); none by default."""
+        return pre_NF.new_zeros(())
+
+
+def auxk_loss(pre_NF: torch.Tensor, residual_ND: torch.Tensor, dead_F: torch.Tensor,
+              W_dec_FD: torch.Tensor, k_aux: int) -> torch.Tensor:
+    """AuxK (Gao et al. 2024, appendix A.2): the ``k_aux`` largest pre-activations among the dead
+    features of each input, through a ReLU, must reconstruct what the SAE left unexplained
+    (``residual_ND``, detached); the squared error is divided by the residual's variance, so
+    the term is 1 when the dead features explain nothing. 0 when no feature is dead."""
+    n_dead = int(dead_F.sum())
+    if n_dead == 0:
+        return pre_NF.new_zeros(())
+    masked = pre_NF.masked_fill(~dead_F, float("-inf"))
+    top = masked.topk(min(k_aux, n_dead), dim=-1)
+    codes_NF = torch.zeros_like(pre_NF).scatter(-1, top.indices, top.values.relu())
+    error = (codes_NF @ W_dec_FD - residual_ND).pow(2).sum(-1).mean()
+    variance = (residual_ND - residual_ND.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-12)
+    return error / variance
 
 
 @register("topk")
 class TopK(Mechanism):
     """Each sample keeps its k largest pre-activations, through a ReLU (Gao et al. 2024)."""
 
-    def __init__(self, k: int = 32):
-        super().__init__(k=k)
-        self.k = k
+    def __init__(self, k: int = 32, auxk_alpha: float = 0.0, k_aux: int = 512):
+        super().__init__(k=k, auxk_alpha=auxk_alpha, k_aux=k_aux)
+        self.k, self.auxk_alpha, self.k_aux = k, auxk_alpha, k_aux
 
     def forward(self, pre_NF: torch.Tensor) -> torch.Tensor:
         top = pre_NF.topk(self.k, dim=-1)
         return torch.zeros_like(pre_NF).scatter(-1, top.indices, top.values.relu())
+
+    def aux_loss(self, pre_NF, residual_ND, dead_F, W_dec_FD):
+        if self.auxk_alpha == 0:
+            return pre_NF.new_zeros(())
+        return self.auxk_alpha * auxk_loss(pre_NF, residual_ND, dead_F, W_dec_FD, self.k_aux)
 
 
 @register("batchtopk")
@@ -155,9 +195,12 @@ class BatchTopK(Mechanism):
     training batch, from ``threshold_start`` on (Bussmann et al. 2024).
     """
 
-    def __init__(self, k: int = 32, beta: float = 0.999, threshold_start: int = 0):
-        super().__init__(k=k, beta=beta, threshold_start=threshold_start)
+    def __init__(self, k: int = 32, beta: float = 0.999, threshold_start: int = 0,
+                 auxk_alpha: float = 0.0, k_aux: int = 512):
+        super().__init__(k=k, beta=beta, threshold_start=threshold_start, auxk_alpha=auxk_alpha,
+                         k_aux=k_aux)
         self.k, self.beta, self.threshold_start = k, beta, threshold_start
+        self.auxk_alpha, self.k_aux = auxk_alpha, k_aux
         self.register_buffer("threshold", torch.tensor(0.0))
         self.register_buffer("n_updates", torch.tensor(0, dtype=torch.long))
 
@@ -184,6 +227,8 @@ class BatchTopK(Mechanism):
         self.threshold.copy_(torch.where(first, smallest,
                                          self.beta * self.threshold + (1 - self.beta) * smallest))
         self.n_updates += 1
+
+    aux_loss = TopK.aux_loss
 
     @torch.no_grad()
     def calibrate(self, pre_NF: torch.Tensor) -> float:
@@ -246,7 +291,8 @@ class PAnneal(Mechanism):
             return codes_NF.sum(-1).mean()
         return _PowP.apply(codes_NF, p).sum(-1).mean()
 
-    def penalty(self, codes_NF: torch.Tensor, step: int) -> torch.Tensor:
+    def penalty(self, codes_NF: torch.Tensor, step: int,
+                branch_NF: torch.Tensor | None = None) -> torch.Tensor:
         p = self._p(step)
         # Compare in the buffer's precision: float32(0.8) != 0.8 would count as a change of p
         # at every step after the first one and rescale the coefficient every step.
@@ -304,13 +350,64 @@ class Structured(PAnneal):
         super().__init__(**panneal)
         self.hparams.update(alpha=alpha, rank=rank, seed=seed)
 
-    def penalty(self, codes_NF: torch.Tensor, step: int) -> torch.Tensor:
+    def penalty(self, codes_NF: torch.Tensor, step: int,
+                branch_NF: torch.Tensor | None = None) -> torch.Tensor:
         sparse = super().penalty(codes_NF, step)
         h = self.hparams
         if h["alpha"] == 0:
             return sparse
         nuclear = nuclear_norm_estimate(codes_NF, h["rank"], seed=h["seed"] * 1_000_003 + step)
         return sparse + h["alpha"] * nuclear / math.sqrt(codes_NF.shape[0])
+
+
+@register("adapter")
+class Adapter(PAnneal):
+    """The structured SAE as an adapter branch (our reading of appendix H.3's "p-annealing-LoRa
+    SAE", informed by a public training script of that name; assumptions in the chapter):
+
+    codes = ReLU(pre) + ReLU((x - b_pre) W_ad + b_ad), decoded by the one decoder; the L_p^p
+    penalty of p-annealing acts on the first (sparse) part, and alpha * ||Z_ad||_* / sqrt(N) on
+    the adapter's N x F code matrix, pushing the adapter towards a low-rank update. W_ad starts
+    as a random matrix a tenth the size of the encoder's (a zero start would leave the ReLU
+    branch without gradient), b_ad at zero.
+    """
+
+    def __init__(self, alpha: float = 0.1, rank: int = 16, seed: int = 0, d_model: int = 0,
+                 n_features: int = 0, **panneal: Any):
+        super().__init__(**panneal)
+        self.hparams.update(alpha=alpha, rank=rank, seed=seed, d_model=d_model,
+                            n_features=n_features)
+        gen = torch.Generator().manual_seed(seed + 104_729)
+        self.W_ad_DF = nn.Parameter(0.1 * torch.randn(d_model, n_features, generator=gen)
+                                    / math.sqrt(max(d_model, 1)))
+        self.b_ad_F = nn.Parameter(torch.zeros(n_features))
+
+    def branch(self, centred_ND: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(self.b_ad_F, centred_ND, self.W_ad_DF).relu()
+
+    def penalty(self, codes_NF: torch.Tensor, step: int,
+                branch_NF: torch.Tensor | None = None) -> torch.Tensor:
+        sparse = super().penalty(codes_NF, step)
+        h = self.hparams
+        if h["alpha"] == 0 or branch_NF is None:
+            return sparse
+        nuclear = nuclear_norm_estimate(branch_NF, h["rank"], seed=h["seed"] * 1_000_003 + step)
+        return sparse + h["alpha"] * nuclear / math.sqrt(branch_NF.shape[0])
+
+
+@torch.no_grad()
+def geometric_median(x_ND: torch.Tensor, iterations: int = 100, tol: float = 1e-6
+                     ) -> torch.Tensor:
+    """The point minimising the summed Euclidean distance to the rows (Weiszfeld's algorithm,
+    started from the mean; each step a mean weighted by inverse distances)."""
+    point = x_ND.mean(0)
+    for _ in range(iterations):
+        weights = 1.0 / (x_ND - point).norm(dim=1).clamp_min(1e-8)
+        new = (weights[:, None] * x_ND).sum(0) / weights.sum()
+        if (new - point).norm() <= tol * point.norm().clamp_min(1e-8):
+            return new
+        point = new
+    return point
 
 
 # --------------------------------------------------------------------------- autoencoder
@@ -328,9 +425,12 @@ class SparseAutoencoder(nn.Module):
         if mechanism not in MECHANISMS:
             raise ValueError(f"sparsity mechanism {mechanism!r} is not registered; choose one "
                              f"of {', '.join(MECHANISMS)}")
+        hparams = dict(hparams or {})
+        if mechanism == "adapter":  # the adapter's encoder has the SAE's shape
+            hparams.update(d_model=d_model, n_features=n_features)
         self.config = {"d_model": d_model, "n_features": n_features, "mechanism": mechanism,
-                       "hparams": dict(hparams or {}), "seed": seed}
-        self.mechanism = MECHANISMS[mechanism](**(hparams or {}))
+                       "hparams": hparams, "seed": seed}
+        self.mechanism = MECHANISMS[mechanism](**hparams)
         gen = torch.Generator().manual_seed(seed)
         W_dec_FD = torch.randn(n_features, d_model, generator=gen)
         W_dec_FD /= W_dec_FD.norm(dim=1, keepdim=True)
@@ -341,11 +441,15 @@ class SparseAutoencoder(nn.Module):
         self.register_buffer("input_scale", torch.tensor(1.0))
 
     @torch.no_grad()
-    def fit_normalisation(self, sample_ND: torch.Tensor) -> None:
-        """Set ``input_scale`` so scaled inputs have mean squared norm D; centre ``b_pre``."""
+    def fit_normalisation(self, sample_ND: torch.Tensor, b_pre_init: str = "mean") -> None:
+        """Set ``input_scale`` so scaled inputs have mean squared norm D, and ``b_pre`` to the
+        scaled sample's ``mean`` or ``geometric_median`` (the reference top-k trainers')."""
         x = sample_ND.float()
         self.input_scale.fill_(math.sqrt(x.shape[1] / x.pow(2).sum(1).mean().item()))
-        self.b_pre_D.copy_((x * self.input_scale).mean(0))
+        if b_pre_init not in ("mean", "geometric_median"):
+            raise ValueError(f"b_pre_init {b_pre_init!r} is not 'mean' or 'geometric_median'")
+        xn = x * self.input_scale
+        self.b_pre_D.copy_(xn.mean(0) if b_pre_init == "mean" else geometric_median(xn))
 
     def pre_activations(self, xn_ND: torch.Tensor) -> torch.Tensor:
         """Encoder output before the mechanism, from normalised inputs."""
@@ -354,9 +458,18 @@ class SparseAutoencoder(nn.Module):
     def decode_normalised(self, codes_NF: torch.Tensor) -> torch.Tensor:
         return torch.addmm(self.b_pre_D, codes_NF, self.W_dec_FD)
 
+    def codes(self, xn_ND: torch.Tensor, training: bool = False
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(codes, branch)`` of normalised inputs: the mechanism's codes (its training ones if
+        ``training``) plus its branch's when it has one, and the branch's codes alone (or None)."""
+        pre_NF = self.pre_activations(xn_ND)
+        own_NF = self.mechanism.train_codes(pre_NF) if training else self.mechanism(pre_NF)
+        branch_NF = self.mechanism.branch(xn_ND - self.b_pre_D)
+        return (own_NF if branch_NF is None else own_NF + branch_NF), branch_NF
+
     def encode(self, x_ND: torch.Tensor) -> torch.Tensor:
         """Inference codes of inputs in model units."""
-        return self.mechanism(self.pre_activations(x_ND * self.input_scale))
+        return self.codes(x_ND * self.input_scale)[0]
 
     def decode(self, codes_NF: torch.Tensor) -> torch.Tensor:
         """Reconstruction in model units."""

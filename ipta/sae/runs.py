@@ -36,6 +36,8 @@ class ConceptData:
     logits_NK: np.ndarray
     concept_N: np.ndarray
     label_N: np.ndarray
+    heldout: metrics.HeldOut | None = None
+    """The metric's held-out view (:func:`heldout_view`)."""
 
 
 @dataclass
@@ -100,7 +102,34 @@ def concept_data(cfg, progress: bool = True, loaded=None) -> ConceptData:
     probes = [fit_concept_probe(reps_ND[concept_N == k], label_N[concept_N == k], C=cfg.probe_C)
               for k in range(len(cs.names))]
     logits_NK = np.stack([p.logits(reps_ND) for p in probes], axis=1)
-    return ConceptData(cs.names, cs.source, reps_ND, logits_NK, concept_N, label_N)
+    pairs = tuple(tuple(map(tuple, cs.pairs[n][:cfg.max_pairs_per_concept or None]))
+                  for n in cs.names)
+    return ConceptData(cs.names, cs.source, reps_ND, logits_NK, concept_N, label_N,
+                       heldout_view(reps_ND, concept_N, label_N, pairs, cfg.probe_C))
+
+
+def heldout_view(reps_ND: np.ndarray, concept_N: np.ndarray, label_N: np.ndarray,
+                 pairs: tuple[tuple[tuple[str, str], ...], ...], C: float,
+                 seed: int = 0) -> metrics.HeldOut:
+    """Split the words in halves (no word on both sides; duplicate and identical pairs dropped),
+    fit each concept's probe on the first half's pairs and take its logits on every row.
+
+    Rows come in (base, target) twos, concept after concept, in the order of ``pairs``."""
+    from ipta.probing.probes import fit_concept_probe, word_split
+
+    splits = word_split(pairs, 0.5, np.random.default_rng([seed, 404]))
+    fit_N, score_N = np.zeros(len(reps_ND), bool), np.zeros(len(reps_ND), bool)
+    first_row = 0
+    for (fit, score), concept_pairs in zip(splits, pairs):
+        for side, idx in ((fit_N, fit), (score_N, score)):
+            side[first_row + 2 * idx] = side[first_row + 2 * idx + 1] = True
+        first_row += 2 * len(concept_pairs)
+    logits = []
+    for k in range(len(pairs)):
+        rows = fit_N & (concept_N == k)
+        logits.append(fit_concept_probe(reps_ND[rows], label_N[rows], C=C).logits(reps_ND)
+                      if rows.any() else np.zeros(len(reps_ND)))
+    return metrics.HeldOut(np.stack(logits, axis=1), fit_N, score_N)
 
 
 def mechanism_hparams(cfg, variant: str, seed: int, alpha: float, k: int) -> dict[str, Any]:
@@ -108,9 +137,23 @@ def mechanism_hparams(cfg, variant: str, seed: int, alpha: float, k: int) -> dic
     anneal = {"initial_penalty": cfg.initial_penalty, "p_start": 1.0, "p_end": cfg.p_end,
               "anneal_start": int(cfg.anneal_start * cfg.steps), "anneal_end": cfg.steps - 1,
               "n_updates": cfg.n_p_updates, "sparsity_warmup": cfg.sparsity_warmup_steps}
-    return {"topk": {"k": k}, "batchtopk": {"k": k},
+    auxk = {"auxk_alpha": cfg.auxk_alpha, "k_aux": cfg.k_aux}
+    return {"topk": {"k": k, **auxk}, "batchtopk": {"k": k, **auxk},
             "panneal": anneal,
-            "structured": {**anneal, "alpha": alpha, "rank": cfg.rank, "seed": seed}}[variant]
+            "structured": {**anneal, "alpha": alpha, "rank": cfg.rank, "seed": seed},
+            "adapter": {**anneal, "alpha": alpha, "rank": cfg.rank, "seed": seed}}[variant]
+
+
+TOPK_FAMILY = ("topk", "batchtopk")
+
+
+def reference_training(cfg, variant: str) -> dict[str, Any]:
+    """How ``variant`` starts and steps, as its reference trainer does: the top-k family's
+    (dictionary_learning) start the pre-encoder bias at ``cfg.b_pre_init`` and clip the
+    gradient norm at ``cfg.grad_clip``; the p-annealing family's do neither (mean, no clip)."""
+    if variant in TOPK_FAMILY:
+        return {"b_pre_init": cfg.b_pre_init, "grad_clip": cfg.grad_clip}
+    return {"b_pre_init": "mean", "grad_clip": 0.0}
 
 
 def calibration_sample(train, seed: int, n: int = 4096):
@@ -149,7 +192,8 @@ def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
     val_ND = store.split(store.n_tokens - cfg.val_tokens, store.n_tokens).all()
     spec = {"config": cfg.cache_spec(exclude=SWEEP_FIELDS), "activations": store.directory.name,
             "concepts": {"source": concepts.source, "reps": concepts.reps_ND,
-                         "logits": concepts.logits_NK},
+                         "logits": concepts.logits_NK,
+                         "heldout": _heldout_spec(concepts.heldout)},
             "variant": variant, "seed": seed, "alpha": alpha, "k": k, "hparams": hp}
     code = ("ipta.sae.runs",)
     ckpt = cache_root() / "sae_checkpoints" / entry_dir("sae_run", spec, code).name
@@ -160,7 +204,7 @@ def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
     def evaluate(sae) -> dict[str, Any]:
         with _calibrated(sae, calib_ND) if calibrate else contextlib.nullcontext():
             return metrics.evaluate(sae, val_ND, concepts.reps_ND, concepts.logits_NK,
-                                    cfg.pcc_threshold)
+                                    cfg.pcc_threshold, concepts.heldout)
 
     def build(tmp: Path) -> None:
         device = pick_device(cfg.device)
@@ -168,6 +212,7 @@ def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
         history = train_sae(
             sae, train, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
             warmup_steps=cfg.warmup_steps, seed=seed, dead_after_tokens=cfg.dead_after_tokens,
+            **reference_training(cfg, variant),
             evaluate=lambda s: _brief(evaluate(s)), eval_every=cfg.eval_every,
             checkpoint_dir=ckpt, checkpoint_every=cfg.checkpoint_every, progress=progress)
         final = evaluate(sae)
@@ -182,6 +227,11 @@ def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
     shutil.rmtree(ckpt, ignore_errors=True)
     saved = json.loads((path / "result.json").read_text())
     return Run(variant, seed, alpha, k, saved["history"], saved["final"], path)
+
+
+def _heldout_spec(heldout: metrics.HeldOut | None) -> dict | None:
+    return None if heldout is None else {"logits": heldout.logits_NK, "fit": heldout.fit_N,
+                                         "score": heldout.score_N}
 
 
 def _brief(row: dict[str, Any]) -> dict[str, Any]:

@@ -81,18 +81,19 @@ def _load_checkpoint(path: Path, sae: SparseAutoencoder, opt: torch.optim.Optimi
 
 
 def fit_normalisation(sae: SparseAutoencoder, data: ActivationSource, seed: int,
-                      n: int = 4096) -> None:
+                      n: int = 4096, b_pre_init: str = "mean") -> None:
     """The input scale and pre-encoder bias of ``sae`` from ``n`` training activations.
 
     They come from their own stream (``seed + 1``), so the training batches do not depend on how
     many samples were used here, and an untrained control starts exactly where training does."""
     norm_gen = torch.Generator().manual_seed(seed + 1)
-    sae.fit_normalisation(data.sample(norm_gen, n).to(sae.W_dec_FD.device))
+    sae.fit_normalisation(data.sample(norm_gen, n).to(sae.W_dec_FD.device), b_pre_init)
 
 
 def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, batch_size: int,
               lr: float, warmup_steps: int = 200, seed: int = 0, n_normalisation: int = 4096,
-              dead_after_tokens: int = 1_000_000,
+              dead_after_tokens: int = 1_000_000, b_pre_init: str = "mean",
+              grad_clip: float = 0.0,
               evaluate: Callable[[SparseAutoencoder], dict[str, float]] | None = None,
               eval_every: int = 100, checkpoint_dir: str | Path | None = None,
               checkpoint_every: int = 0, progress: bool = True) -> list[dict[str, Any]]:
@@ -103,13 +104,16 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
     ``dead_after_tokens`` training tokens) and whatever ``evaluate(sae)`` returns, computed
     every ``eval_every`` steps and at the end. With ``checkpoint_dir`` set, a checkpoint is
     written every ``checkpoint_every`` steps and at the end, and a run finding one there
-    resumes from it.
+    resumes from it. ``b_pre_init``: the pre-encoder bias starts at the mean or the geometric
+    median of the normalised sample; ``grad_clip`` > 0 clips the gradient's global norm after
+    the decoder's parallel component is removed (the reference trainers clip at 1).
     """
     from tqdm.auto import tqdm
 
     device = sae.W_dec_FD.device
     settings = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup_steps": warmup_steps,
-                "seed": seed, "sae": sae.config}
+                "seed": seed, "sae": sae.config, "b_pre_init": b_pre_init,
+                "grad_clip": grad_clip}
     gen = torch.Generator().manual_seed(seed)  # draws the batches; saved in checkpoints
     # foreach: Adam's update as a few multi-tensor kernels instead of a Python loop of
     # per-parameter operations (about 3x faster on a CPU at these sizes, the PyTorch default
@@ -123,7 +127,7 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
     if found:
         start, tokens_since_fired_F, history = _load_checkpoint(found[-1], sae, opt, gen, settings)
     else:
-        fit_normalisation(sae, data, seed, n_normalisation)
+        fit_normalisation(sae, data, seed, n_normalisation, b_pre_init)
 
     bar = tqdm(range(start, steps), desc=f"SAE {sae.config['mechanism']}", disable=not progress,
                initial=start, total=steps, leave=False)
@@ -131,16 +135,24 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
         for group in opt.param_groups:
             group["lr"] = lr * lr_scale(step, warmup_steps)
         xn_ND = data.sample(gen, batch_size).to(device) * sae.input_scale
-        codes_NF = sae.mechanism.train_codes(sae.pre_activations(xn_ND))
-        recon = (sae.decode_normalised(codes_NF) - xn_ND).pow(2).sum(-1).mean()
-        loss = recon + sae.mechanism.penalty(codes_NF, step)
+        pre_NF = sae.pre_activations(xn_ND)
+        own_NF = sae.mechanism.train_codes(pre_NF)
+        branch_NF = sae.mechanism.branch(xn_ND - sae.b_pre_D)
+        codes_NF = own_NF if branch_NF is None else own_NF + branch_NF
+        xhat_ND = sae.decode_normalised(codes_NF)
+        recon = (xhat_ND - xn_ND).pow(2).sum(-1).mean()
+        loss = recon + sae.mechanism.penalty(own_NF, step, branch_NF) + sae.mechanism.aux_loss(
+            pre_NF, (xn_ND - xhat_ND).detach(), tokens_since_fired_F >= dead_after_tokens,
+            sae.W_dec_FD)
 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         sae.project_decoder_grad()  # the unit-norm constraint: only directions may change
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(sae.parameters(), grad_clip)
         opt.step()
         sae.normalise_decoder()
-        sae.mechanism.observe(codes_NF.detach(), step)
+        sae.mechanism.observe(own_NF.detach(), step)
 
         # Dead-latent accounting: tokens seen since each feature last fired.
         tokens_since_fired_F += batch_size
