@@ -40,8 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export-sae", help="write a trained SAE in the SAELens layout "
                             "(cfg.json + sae_weights.safetensors)")
     export.add_argument("run", metavar="RUN",
-                        help="variant:seed[:alpha[:k]] of a run the SAE chapter trained (e.g. "
-                             "topk:0), or a folder holding a saved SAE")
+                        help="variant:seed[:k<k>][:a<alpha>] of a run the SAE chapter trained "
+                             "(e.g. topk:0), or a folder holding a saved SAE")
     export.add_argument("out", type=Path, metavar="OUT", help="folder to write")
     export.add_argument("--model", default=None, help="model name for cfg.json (default: the "
                         "one the run was trained on, when indexed)")

@@ -272,6 +272,15 @@ plt.show()
 chapter.table_summary(res.ablation).round(3)
 
 # %% [markdown]
+# Averaged over the ablation's $\alpha>0$ and seeds, the nuclear-norm reading scores
+# {glue:text}`ablation_structured_pcc:.3f` (held-out L0 {glue:text}`ablation_structured_l0:.0f`)
+# and the adapter reading {glue:text}`ablation_adapter_pcc:.3f` (L0
+# {glue:text}`ablation_adapter_l0:.0f`). Read the adapter's number against dense codes, not
+# sparse ones: its branch is a ReLU encoder with no sparsity penalty, so its codes are as dense
+# as that L0 says, and dense random features, which learned nothing, score
+# {glue:text}`random_pcc:.3f` on the same words.
+
+# %% [markdown]
 # ## Does the answer depend on scale?
 #
 # The default profile trains for 500 steps on 60,000 tokens. The **long** setting trains every
@@ -324,8 +333,10 @@ print(chapter.reading_runs(res))
 # writes any of them in the layout SAELens loads (`cfg.json` and `sae_weights.safetensors`):
 # top-k as `topk`, batch-top-k as `jumprelu` with its inference threshold repeated per feature,
 # p-annealing and structured as `standard` (ReLU); the input normalisation is folded into the
-# weights, so the exported SAE reads and writes the model's own units. A run is named
-# `variant:seed[:alpha[:k]]`; the command says which names exist if one is ambiguous.
+# weights, so the exported SAE reads and writes the model's own units; the adapter reading
+# becomes $2F$ ReLU features whose pairs share a decoder row. A run is named
+# `variant:seed[:k<k>][:a<alpha>]` (`topk:0` is the main table's); the command lists the names
+# that exist when one is ambiguous.
 
 # %%
 chapter.table_runs(res, cfg)

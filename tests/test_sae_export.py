@@ -58,12 +58,13 @@ def test_the_cfg_names_the_model_and_layer_of_an_indexed_run(tmp_path, monkeypat
     monkeypatch.setenv("IPTA_CACHE_DIR", str(tmp_path / "cache"))
     folder = tmp_path / "cache" / "sae_run" / "abc123"
     trained_looking_sae("topk").save(folder / "sae")
-    record_runs([{"variant": "topk", "seed": 0, "alpha": 0.1, "k": 5, "model": "smollm2-135m",
+    record_runs([{"variant": "topk", "seed": 0, "alpha": None, "k": 5, "model": "smollm2-135m",
                   "layer": -1, "runs": "main", "folder": str(folder)}])
     assert find_run("topk:0") == folder
     cfg, _ = load_export(export_saelens("topk:0", tmp_path / "out"))
     assert (cfg["model_name"], cfg["hook_layer"], cfg["k"]) == ("smollm2-135m", -1, 5)
-    with pytest.raises(FileNotFoundError, match="indexed: topk:0:0.1:5"):
+    assert find_run("topk:0:k5") == folder
+    with pytest.raises(FileNotFoundError, match="indexed: topk:0:k5"):
         find_run("batchtopk:0")
 
 
@@ -87,3 +88,19 @@ def test_the_command_writes_the_layout_and_refuses_a_folder_without_an_sae(tmp_p
                                                                "sae_weights.safetensors"}
     assert main(["export-sae", str(tmp_path), str(tmp_path / "out2")]) == 1
     assert "holds no saved SAE" in capsys.readouterr().err
+
+
+def test_a_name_trained_again_resolves_to_the_latest_run(tmp_path, monkeypatch):
+    """The same name from an older chapter run (other settings, other folder) does not make the
+    name ambiguous: the latest recording wins."""
+    import time
+
+    monkeypatch.setenv("IPTA_CACHE_DIR", str(tmp_path / "cache"))
+    row = {"variant": "panneal", "seed": 0, "alpha": None, "k": 5, "runs": "main",
+           "model": "m", "layer": -1}
+    for name in ("old", "new"):
+        folder = tmp_path / "cache" / "sae_run" / name
+        trained_looking_sae("panneal").save(folder / "sae")
+        record_runs([{**row, "folder": str(folder)}])
+        time.sleep(0.01)
+    assert find_run("panneal:0").name == "new"

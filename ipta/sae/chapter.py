@@ -20,7 +20,7 @@ from ipta.config import ConfigError, param
 from ipta.notebook import glue_values, setup_for
 from ipta.sae import metrics
 from ipta.sae.controls import CONTROL_LABELS, CONTROLS, controls
-from ipta.sae.export import record_runs
+from ipta.sae.export import record_runs, run_name
 from ipta.sae.runs import ConceptData, Run, activations, concept_data, train_run
 
 VARIANTS = ("topk", "batchtopk", "panneal", "structured")
@@ -239,7 +239,8 @@ def run_index_rows(res: Result, cfg: Config) -> list[dict[str, Any]]:
             if r.directory is None or r.directory in seen:
                 continue
             seen.add(r.directory)
-            rows.append({"runs": group, "variant": r.variant, "seed": r.seed, "alpha": r.alpha,
+            rows.append({"runs": group, "variant": r.variant, "seed": r.seed,
+                         "alpha": r.alpha if r.variant in READINGS else None,
                          "k": r.k, "model": cfg.model, "layer": cfg.layer,
                          "folder": str(r.directory)})
     return rows
@@ -251,8 +252,7 @@ def table_runs(res: Result, cfg: Config) -> "pandas.DataFrame":
 
     frame = pd.DataFrame(run_index_rows(res, cfg))
     frame["folder"] = [Path(f).name[:16] + "…" for f in frame["folder"]]
-    frame["export"] = [f"ipta export-sae {r.variant}:{r.seed}:{r.alpha:g}:{r.k} OUT"
-                       for r in frame.itertuples()]
+    frame["export"] = [f"ipta export-sae {run_name(r._asdict())} OUT" for r in frame.itertuples()]
     return frame.drop(columns=["model", "layer"])
 
 
@@ -397,6 +397,12 @@ def glue_numbers(res: Result) -> dict[str, object]:
     values["density"] = Markdown(
         "rewards dense codes by itself" if values["random_pcc"] > values["random_topk_pcc"]
         else "does not reward dense codes by itself")
+    for reading in READINGS:  # the alpha ablation's runs with alpha > 0, every seed
+        runs = [r for r in res.ablation if r.variant == reading]
+        values[f"ablation_{reading}_pcc"] = float(np.mean([r.final["mean_pcc"] for r in runs])
+                                                  if runs else np.nan)
+        values[f"ablation_{reading}_l0"] = float(np.mean([r.final["val_l0"] for r in runs])
+                                                 if runs else np.nan)
     if any(r.variant == "batchtopk" for r in res.main):
         values["batchtopk_l0"] = _by_label(res.main, "val_l0")["batch-top-k"].mean()
         values["k"] = next(r.k for r in res.main if r.variant == "batchtopk")
@@ -448,7 +454,14 @@ def figure_curves(runs: list[Run], metrics_: tuple[str, ...], label, title: str)
     groups: dict[str, list[Run]] = {}
     for r in runs:
         groups.setdefault(label(r), []).append(r)
-    fig, axes = plt.subplots(1, len(metrics_), figsize=(5 * len(metrics_), 4))
+    with plt.rc_context({"font.size": 14, "legend.fontsize": 13}):  # legible at page width
+        return _draw_curves(groups, metrics_, title)
+
+
+def _draw_curves(groups: dict[str, list[Run]], metrics_: tuple[str, ...], title: str):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(metrics_), figsize=(5.5 * len(metrics_), 5))
     for ax, m in zip(np.atleast_1d(axes), metrics_):
         for i, (name, members) in enumerate(groups.items()):
             steps = [h["step"] for h in members[0].history]
@@ -461,9 +474,11 @@ def figure_curves(runs: list[Run], metrics_: tuple[str, ...], label, title: str)
         ax.set_ylabel(m)
         if m.endswith("mse"):
             ax.set_yscale("log")
-    np.atleast_1d(axes)[0].legend(fontsize=8)
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    rows = -(-len(labels) // 3)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07 * rows + 0.02, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=3)
     return fig
 
 
@@ -580,7 +595,14 @@ def figure_long(summary: dict[str, Any]):
     reading; right: held out), with sparse random features' margin for scale."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    with plt.rc_context({"font.size": 13}):
+        return _draw_long(summary)
+
+
+def _draw_long(summary: dict[str, Any]):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
     for ax, key, base, title in ((axes[0], "mean_pcc", "untrained_pcc", "paper's reading"),
                                  (axes[1], "mean_pcc_heldout", "untrained_heldout",
                                   "held out (other words)")):
@@ -593,7 +615,7 @@ def figure_long(summary: dict[str, Any]):
         ax.set(xscale="log", xlabel="training tokens", title=title)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mean PCC minus untrained")
-    axes[0].legend(fontsize=9)
+    axes[0].legend()
     fig.tight_layout()
     return fig
 
@@ -615,5 +637,5 @@ def long_numbers(summary: dict[str, Any] | None) -> dict[str, object]:
         values["long_order"] = Markdown(" > ".join(VARIANT_LABELS[v] for v in order))
     else:
         values["long_tokens"] = float("nan")
-        values["long_order"] = Markdown("(not computed: run `python -m ipta.sae.scale`)")
+        values["long_order"] = Markdown("(not computed: run `ipta sae-long`)")
     return glue_values(values)

@@ -139,9 +139,12 @@ def read_index() -> dict[str, dict[str, Any]]:
 
 def record_runs(rows: list[dict[str, Any]]) -> Path:
     """Add the book's runs (each with a ``folder``) to the index, written atomically."""
-    index = read_index()
+    import time
+
+    index, now = read_index(), time.time()
     for row in rows:
-        index[Path(row["folder"]).name] = {k: v for k, v in row.items() if k != "folder"}
+        index[Path(row["folder"]).name] = {**{k: v for k, v in row.items() if k != "folder"},
+                                           "recorded": now}
     path = index_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -150,25 +153,47 @@ def record_runs(rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+def run_name(row: dict[str, Any]) -> str:
+    """An indexed run's name: ``variant:seed``, then ``k<k>`` for top-k and batch-top-k and
+    ``a<alpha>`` for the structured readings (``topk:0:k32``, ``structured:1:a0.03``)."""
+    parts = [str(row["variant"]), str(row["seed"])]
+    if row.get("variant") in ("topk", "batchtopk"):
+        parts.append(f"k{row['k']}")
+    if row.get("alpha") is not None and row["alpha"] == row["alpha"]:  # not None or NaN
+        parts.append(f"a{row['alpha']:g}")
+    return ":".join(parts)
+
+
 def find_run(name: str) -> Path:
-    """The folder of the indexed run ``variant:seed[:alpha[:k]]`` (e.g. ``topk:0``, the main
-    table's run when others share the name); an error listing the indexed runs when none or
-    several match."""
-    parts = str(name).split(":")
-    want = {"variant": parts[0], "seed": int(parts[1]) if len(parts) > 1 else None,
-            "alpha": float(parts[2]) if len(parts) > 2 else None,
-            "k": int(parts[3]) if len(parts) > 3 else None}
-    index = read_index()
+    """The folder of the indexed run ``variant:seed[:k<k>][:a<alpha>]`` (e.g. ``topk:0``): among
+    runs still in the cache, those of the latest chapter run that trained one of that name,
+    and the main table's when others share it; an error listing the names when none or
+    several remain."""
+    variant, *rest = str(name).split(":")
+    want: dict[str, Any] = {"variant": variant}
+    for i, part in enumerate(rest):
+        if i == 0 and part.lstrip("-").isdigit():
+            want["seed"] = int(part)
+        elif part.startswith("k") and part[1:].isdigit():
+            want["k"] = int(part[1:])
+        elif part.startswith("a"):
+            want["alpha"] = float(part[1:])
+        else:
+            raise FileNotFoundError(f"run name {name!r}: expected variant:seed[:k<k>][:a<alpha>]")
+    from ipta.cache import cache_root
+
+    folders = {p.name: p for p in cache_root().glob("sae_run/*")}
+    index = {f: row for f, row in read_index().items() if f in folders}  # still in the cache
     hits = [folder for folder, row in index.items()
-            if all(v is None or row.get(key) == v for key, v in want.items())]
+            if all(row.get(key) == v for key, v in want.items())]
+    if len({index[h].get("recorded") for h in hits}) > 1:  # the latest book run's, if several
+        latest = max(index[h].get("recorded", 0) for h in hits)
+        hits = [h for h in hits if index[h].get("recorded", 0) == latest]
     main = [h for h in hits if index[h].get("runs") == "main"]
     if len(hits) > 1 and len(main) == 1:  # the run of the main table, unless said otherwise
         hits = main
     if len(hits) != 1:
-        known = sorted({f"{r['variant']}:{r['seed']}:{r['alpha']:g}:{r['k']}"
-                        for r in index.values()})
+        known = sorted({run_name(r) for r in index.values()})
         raise FileNotFoundError(f"run {name!r} matches {len(hits)} indexed runs; indexed: "
                                 f"{', '.join(known) or 'none (run the SAE chapter first)'}")
-    from ipta.cache import cache_root
-
-    return next(p for p in cache_root().glob(f"*/{hits[0]}"))
+    return folders[hits[0]]
