@@ -612,7 +612,8 @@ def _draw_long(summary: dict[str, Any]):
             gain = [x - v[base] for x in v[key]]
             ax.plot(v["tokens"], gain, "-o", ms=3, color=f"C{i}", label=VARIANT_LABELS[variant])
         ax.axhline(0, color="grey", lw=1)
-        ax.set(xscale="log", xlabel="training tokens", title=title)
+        ax.set(xlabel="training tokens", title=title)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mean PCC minus untrained")
     axes[0].legend()
@@ -630,6 +631,7 @@ def long_numbers(summary: dict[str, Any] | None) -> dict[str, object]:
         first = run["mean_pcc"][0] - run["untrained_pcc"] if run else float("nan")
         last = run["mean_pcc"][-1] - run["untrained_pcc"] if run else float("nan")
         values[f"long_{v}_first"], values[f"long_{v}_last"] = first, last
+        values[f"long_{v}_l0"] = run["val_l0"][-1] if run else float("nan")
     if summary:
         runs = summary["variants"]
         values["long_tokens"] = max(max(r["tokens"]) for r in runs.values())
