@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -163,9 +164,18 @@ class Config:
     def _check(f: dataclasses.Field, typ: Any, value: Any) -> None:
         items = value if isinstance(value, tuple) else (value,)
         m = f.metadata
+        if isinstance(value, tuple) and len(set(value)) != len(value):
+            # Every list here names runs, settings or concepts: a repeat is counted twice.
+            repeated = next(v for v in value if value.count(v) > 1)
+            raise ConfigError(f"parameter {f.name!r}: {value!r} repeats {repeated!r}; "
+                              "give each value once")
         for v in items:
             if v is None:
                 continue
+            if isinstance(v, float) and not math.isfinite(v):
+                # NaN passes every range check (comparisons with it are false).
+                raise ConfigError(f"parameter {f.name!r}: {v!r} is not a finite number; "
+                                  f"allowed: {_fmt_allowed(f, typ)}")
             if m.get("choices") is not None and v not in m["choices"]:
                 raise ConfigError(f"parameter {f.name!r}: {v!r} is not allowed; "
                                   f"choose {_fmt_allowed(f, typ)}")
