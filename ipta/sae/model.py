@@ -352,16 +352,19 @@ class Structured(PAnneal):
 
     def penalty(self, codes_NF: torch.Tensor, step: int,
                 branch_NF: torch.Tensor | None = None) -> torch.Tensor:
-        sparse = super().penalty(codes_NF, step)
+        return super().penalty(codes_NF, step) + self.nuclear_term(codes_NF, step)
+
+    def nuclear_term(self, Z_NF: torch.Tensor, step: int) -> torch.Tensor:
+        """alpha * ||Z||_* / sqrt(N), the nuclear norm estimated from the top-``rank`` values."""
         h = self.hparams
         if h["alpha"] == 0:
-            return sparse
-        nuclear = nuclear_norm_estimate(codes_NF, h["rank"], seed=h["seed"] * 1_000_003 + step)
-        return sparse + h["alpha"] * nuclear / math.sqrt(codes_NF.shape[0])
+            return Z_NF.new_zeros(())
+        nuclear = nuclear_norm_estimate(Z_NF, h["rank"], seed=h["seed"] * 1_000_003 + step)
+        return h["alpha"] * nuclear / math.sqrt(Z_NF.shape[0])
 
 
 @register("adapter")
-class Adapter(PAnneal):
+class Adapter(Structured):
     """The structured SAE as an adapter branch (our reading of appendix H.3's "p-annealing-LoRa
     SAE", informed by a public training script of that name; assumptions in the chapter):
 
@@ -374,9 +377,8 @@ class Adapter(PAnneal):
 
     def __init__(self, alpha: float = 0.1, rank: int = 16, seed: int = 0, d_model: int = 0,
                  n_features: int = 0, **panneal: Any):
-        super().__init__(**panneal)
-        self.hparams.update(alpha=alpha, rank=rank, seed=seed, d_model=d_model,
-                            n_features=n_features)
+        super().__init__(alpha=alpha, rank=rank, seed=seed, **panneal)
+        self.hparams.update(d_model=d_model, n_features=n_features)
         gen = torch.Generator().manual_seed(seed + 104_729)
         self.W_ad_DF = nn.Parameter(0.1 * torch.randn(d_model, n_features, generator=gen)
                                     / math.sqrt(max(d_model, 1)))
@@ -387,12 +389,8 @@ class Adapter(PAnneal):
 
     def penalty(self, codes_NF: torch.Tensor, step: int,
                 branch_NF: torch.Tensor | None = None) -> torch.Tensor:
-        sparse = super().penalty(codes_NF, step)
-        h = self.hparams
-        if h["alpha"] == 0 or branch_NF is None:
-            return sparse
-        nuclear = nuclear_norm_estimate(branch_NF, h["rank"], seed=h["seed"] * 1_000_003 + step)
-        return sparse + h["alpha"] * nuclear / math.sqrt(branch_NF.shape[0])
+        sparse = PAnneal.penalty(self, codes_NF, step)  # L_p^p on the sparse codes only
+        return sparse if branch_NF is None else sparse + self.nuclear_term(branch_NF, step)
 
 
 @torch.no_grad()
