@@ -11,31 +11,48 @@ are built in a temporary directory beside their final place and renamed into it,
 interrupted run never leaves a half-written entry.  Arrays are stored as ``.npz`` and metadata
 as ``cfg.json``/``meta.json``: no pickles, no absolute paths.
 
+Every entry ends with a ``manifest.json`` of its files' sizes and SHA-256 digests
+(:mod:`ipta.integrity`), checked when a process first opens the entry: a damaged entry is
+moved to ``<root>/.damaged/`` with a :class:`CacheDamaged` warning and built again, never read.
+One process builds an entry at a time (:func:`entry_lock`); temporaries left by a killed build
+are removed by the next build of the same entry, and ``ipta cache clean`` removes the rest.
+
 The root is ``$IPTA_CACHE_DIR`` if set, else ``~/.cache/ipta``.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ipta.integrity import MANIFEST, check_folder, folder_bytes, write_manifest
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no build locks
+    fcntl = None
+
 ENV_VAR = "IPTA_CACHE_DIR"
 
 
 def cache_root() -> Path:
     """The cache directory (created on first use)."""
-    root = Path(os.environ.get(ENV_VAR) or Path.home() / ".cache" / "ipta")
+    root = Path(os.environ.get(ENV_VAR) or Path.home() / ".cache" / "ipta").expanduser().absolute()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -163,30 +180,130 @@ def entry_dir(kind: str, spec: Mapping[str, Any], code: Sequence[str]) -> Path:
     return cache_root() / kind / cache_key(kind, spec, code)
 
 
+class CacheDamaged(UserWarning):
+    """A cache entry or checkpoint failed its check and was moved aside; it is rebuilt."""
+
+
+FULL_CHECK_BYTES = 2 << 30
+"""Entries up to this size (2 GiB) are hashed whole each time a process first opens them;
+larger ones (a paper-sized activation store) are checked by size and sampled blocks, and whole
+by ``ipta cache verify``."""
+
+_SOUND: set[tuple[str, int]] = set()  # (entry, manifest mtime) checked in this process
+
+
+def check_entry(path: Path, *, full: bool | None = None) -> str | None:
+    """``None`` if the entry at ``path`` is sound, else what is wrong with it (see
+    :func:`ipta.integrity.check_folder`); ``full=None`` chooses by the entry's size."""
+    if full is None:
+        full = folder_bytes(path) <= FULL_CHECK_BYTES
+    return check_folder(path, full=full)
+
+
+def _sound(path: Path) -> tuple[bool, str | None]:
+    """(usable, problem): an absent entry is (False, None), a damaged one (False, problem)."""
+    if not path.exists():
+        return False, None
+    try:
+        stamp = (str(path), (path / MANIFEST).stat().st_mtime_ns)
+    except OSError:
+        stamp = None
+    if stamp in _SOUND:
+        return True, None
+    problem = check_entry(path)
+    if problem is None and stamp is not None:
+        _SOUND.add(stamp)
+    return problem is None, problem
+
+
+def damaged_dir() -> Path:
+    """Where damaged entries are moved (``ipta cache clean`` empties it)."""
+    return cache_root() / ".damaged"
+
+
+def move_aside(path: Path, problem: str, then: str = "it is built again") -> Path:
+    """Move a damaged entry or checkpoint to :func:`damaged_dir`, with a :class:`CacheDamaged`
+    warning that names it, what was wrong and what happens ``then``."""
+    folder = damaged_dir() / path.parent.name
+    folder.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix=f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.",
+                                   dir=folder))
+    target.rmdir()  # a unique free name, on the cache's file system when it can be
+    shutil.move(path, target)
+    warnings.warn(CacheDamaged(f"{path} is damaged: {problem}; moved to {target}; {then}"),
+                  stacklevel=3)
+    return target
+
+
+@contextlib.contextmanager
+def named_lock(name: str):
+    """Hold the lock ``<root>/.locks/<name>.lock``, waiting (with one line on stderr) while
+    another process holds it.
+
+    An ``flock``: the kernel releases it when its process dies, so a killed run never blocks the
+    next. (Without ``fcntl`` there is no lock; two builds of one entry then both complete and
+    the second one's rename loses harmlessly.)"""
+    if fcntl is None:
+        yield
+        return
+    locks = cache_root() / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{name}.lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"[ipta] waiting for another process holding {name}", file=sys.stderr,
+                  flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def entry_lock(path: Path):
+    """The build lock of the entry at ``path``: one process builds an entry, others wait and
+    then read it."""
+    return named_lock(f"{path.parent.name}-{path.name}")
+
+
+def _temporaries(final: Path) -> list[Path]:
+    return list(final.parent.glob(f".{final.name}.tmp-*"))
+
+
 def get_or_build_dir(kind: str, spec: Mapping[str, Any], build: Callable[[Path], None], *,
                      code: Sequence[str]) -> Path:
     """Return the entry directory, calling ``build(tmpdir)`` to fill it if it is missing.
 
-    ``build`` writes its files into the temporary directory it is given; the directory is renamed
-    into place only when ``build`` returns, so a crash or an interrupt leaves no entry behind.
+    ``build`` writes its files into the temporary directory it is given; the spec goes to
+    ``cfg.json``, then every file's digest to ``manifest.json``, and the directory is renamed
+    into place, so a crash or an interrupt leaves no entry behind. An existing entry is checked
+    against its manifest first; a damaged one is moved aside (see :func:`move_aside`) and built
+    again. Builds of one entry are serialised by :func:`entry_lock`.
     """
     final = entry_dir(kind, spec, code)
-    if (final / "cfg.json").exists():
+    if _sound(final)[0]:
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        build(tmp)
-        (tmp / "cfg.json").write_text(json.dumps({"kind": kind, "spec": _canonical(spec)},
-                                                 indent=1, sort_keys=True))
+    with entry_lock(final):
+        usable, problem = _sound(final)  # another process may have built it while we waited
+        if usable:
+            return final
+        if problem is not None:
+            move_aside(final, problem)
+        for stale in _temporaries(final):  # left by killed builds: we hold the entry's lock
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
         try:
+            build(tmp)
+            (tmp / "cfg.json").write_text(json.dumps({"kind": kind, "spec": _canonical(spec)},
+                                                     indent=1, sort_keys=True))
+            write_manifest(tmp)
             os.rename(tmp, final)
-        except OSError:
-            if not (final / "cfg.json").exists():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    _SOUND.add((str(final), (final / MANIFEST).stat().st_mtime_ns))
     return final
 
 
@@ -209,10 +326,61 @@ def get_or_compute(kind: str, spec: Mapping[str, Any],
     return arrays, meta
 
 
-def file_checksum(path: str | os.PathLike, algo: str = "sha256") -> str:
-    """Hex digest of a file's bytes, for cache specs that depend on data files."""
-    h = hashlib.new(algo)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+# ------------------------------------------------------------------------- maintenance
+def entries() -> list[Path]:
+    """Every entry folder under the cache root (``<kind>/<key>``), in order."""
+    root = cache_root()
+    return sorted(p for p in root.glob("*/*") if p.is_dir() and not p.name.startswith(".")
+                  and not p.parent.name.startswith(".") and p.parent.name != "sae_checkpoints")
+
+
+def verify(*, full: bool = True, move: bool = False) -> list[tuple[Path, str | None]]:
+    """(entry, problem or None) for every entry, hashing every file with ``full``; ``move``
+    moves the damaged ones aside (they are rebuilt when next needed)."""
+    report = []
+    for path in entries():
+        with entry_lock(path):
+            problem = check_entry(path, full=full) if path.exists() else None
+            if problem is not None and move:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", CacheDamaged)
+                    move_aside(path, problem)
+        report.append((path, problem))
+    return report
+
+
+def _lock_is_free(path: Path) -> bool:
+    """Whether no process holds the build lock of the entry at ``path``."""
+    if fcntl is None:
+        return True
+    lock = cache_root() / ".locks" / f"{path.parent.name}-{path.name}.lock"
+    if not lock.exists():
+        return True
+    with open(lock, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return True
+
+
+def clean(*, checkpoint_days: float = 7.0) -> list[Path]:
+    """Remove what no run will read: temporaries of builds that are not running (their entry's
+    lock is free), entries moved aside as damaged, and SAE checkpoints untouched for
+    ``checkpoint_days`` (a run resumes from them, so recent ones are kept). Returns what went."""
+    root, gone = cache_root(), []
+    for tmp in root.glob("*/.*.tmp-*"):
+        key = tmp.name[1:].split(".tmp-", 1)[0]
+        if _lock_is_free(tmp.parent / key):
+            gone.append(tmp)
+    if damaged_dir().exists():
+        gone += sorted(damaged_dir().iterdir())
+    cutoff = time.time() - checkpoint_days * 86400
+    for ckpt in (root / "sae_checkpoints").glob("*"):
+        newest = max((p.stat().st_mtime for p in ckpt.rglob("*")), default=ckpt.stat().st_mtime)
+        if newest < cutoff and _lock_is_free(root / "sae_run" / ckpt.name):
+            gone.append(ckpt)
+    for path in gone:
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    return gone

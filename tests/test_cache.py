@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ipta
-from ipta import cache
+from ipta import cache, integrity
 from ipta.config import Config, param
 
 CODE = ("ipta.cache",)
@@ -68,10 +68,10 @@ def test_the_entry_records_its_spec_without_absolute_paths():
     assert recorded == {"kind": "toy", "spec": {"n": 1, "source": "embedded"}}
 
 
-def test_file_checksum_is_the_sha256_of_the_bytes(tmp_path):
+def test_file_sha256_is_the_sha256_of_the_bytes(tmp_path):
     f = tmp_path / "f.txt"
     f.write_bytes(b"abc")
-    assert cache.file_checksum(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert integrity.file_sha256(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,3 +147,117 @@ def test_each_chapters_cached_results_depend_on_the_modules_that_compute_them():
 def test_a_key_without_code_is_refused():
     with pytest.raises(ValueError, match="code"):
         cache.cache_key("k", {}, ())
+
+
+# ------------------------------------------------------------------------------ integrity
+def _toy_entry(calls=None):
+    def compute():
+        if calls is not None:
+            calls.append(1)
+        return {"x": np.arange(1000.0), "y": np.eye(3)}, {"seed": 3, "note": "toy"}
+
+    return cache.get_or_compute("toy", {"n": 7}, compute, code=CODE)
+
+
+def _flip(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+DAMAGE = {
+    "flip a byte in arrays.npz": lambda e: _flip(e / "arrays.npz"),
+    "truncate arrays.npz": lambda e: (e / "arrays.npz").write_bytes(
+        (e / "arrays.npz").read_bytes()[:200]),
+    "edit meta.json": lambda e: (e / "meta.json").write_text('{"seed": 4, "note": "toy"}'),
+    "bad JSON in meta.json": lambda e: (e / "meta.json").write_text("{"),
+    "delete cfg.json": lambda e: (e / "cfg.json").unlink(),
+    "delete the manifest": lambda e: (e / "manifest.json").unlink(),
+    "bad JSON in the manifest": lambda e: (e / "manifest.json").write_text("[1,"),
+    "an extra file": lambda e: (e / "stray.npy").write_bytes(b"x"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_entry_is_moved_aside_and_rebuilt_equal_every_time(damage):
+    calls = []
+    clean_arrays, clean_meta = _toy_entry(calls)
+    for attempt in range(2):  # the second round: rebuilding over a broken entry works again
+        entry = next((cache.cache_root() / "toy").iterdir())
+        DAMAGE[damage](entry)
+        cache._SOUND.clear()  # a new process: nothing checked yet
+        with pytest.warns(cache.CacheDamaged, match=rf"{entry.name} is damaged: .*rebuilt|"
+                                                   rf"{entry.name} is damaged: .*built again"):
+            arrays, meta = _toy_entry(calls)
+        assert len(calls) == 2 + attempt
+        np.testing.assert_array_equal(arrays["x"], clean_arrays["x"])
+        assert meta == clean_meta
+        assert cache.check_entry(entry) is None
+    assert len(list((cache.damaged_dir() / "toy").iterdir())) == 2
+
+
+def test_a_sound_entry_is_read_without_a_warning_or_a_rebuild(recwarn):
+    calls = []
+    _toy_entry(calls)
+    cache._SOUND.clear()
+    _toy_entry(calls)
+    assert calls == [1] and not [w for w in recwarn if w.category is cache.CacheDamaged]
+
+
+def test_large_entries_are_checked_by_size_and_sampled_blocks(monkeypatch):
+    _toy_entry()
+    entry = next((cache.cache_root() / "toy").iterdir())
+    monkeypatch.setattr(cache, "FULL_CHECK_BYTES", 10)
+    (entry / "meta.json").write_text((entry / "meta.json").read_text()[:-1] + " ")
+    assert "meta.json does not match" in cache.check_entry(entry)  # small files: hashed whole
+    assert cache.check_entry(entry, full=True) is not None
+
+
+def test_temporaries_left_by_a_killed_build_are_removed_by_the_next_build():
+    final = cache.entry_dir("toy", {"n": 7}, CODE)
+    final.parent.mkdir(parents=True)
+    stale = final.parent / f".{final.name}.tmp-killed"
+    (stale / "half").mkdir(parents=True)
+    _toy_entry()
+    assert not stale.exists()
+
+
+def test_verify_reports_a_damaged_entry_and_clean_removes_what_no_run_reads():
+    _toy_entry()
+    entry = next((cache.cache_root() / "toy").iterdir())
+    assert cache.verify() == [(entry, None)]
+    _flip(entry / "arrays.npz")
+    (report,) = cache.verify(move=True)
+    assert report[0] == entry and "arrays.npz does not match its recorded SHA-256" in report[1]
+    assert not entry.exists()
+    stale = entry.parent / f".{entry.name}.tmp-abc"
+    stale.mkdir()
+    gone = cache.clean()
+    assert stale in gone and not stale.exists() and not list(cache.damaged_dir().iterdir())
+
+
+def _build_slowly(root, counter):
+    import os
+    import time as time_
+
+    os.environ[cache.ENV_VAR] = str(root)
+
+    def build(tmp):
+        with open(counter, "a") as fh:
+            fh.write("built\n")
+        time_.sleep(1.0)
+        (tmp / "out.txt").write_text("done")
+
+    path = cache.get_or_build_dir("toy", {"n": 9}, build, code=CODE)
+    return (path / "out.txt").read_text()
+
+
+def test_two_processes_asking_for_one_entry_build_it_once_and_both_read_it(tmp_path):
+    import multiprocessing
+
+    counter = tmp_path / "counter.txt"
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        out = pool.starmap(_build_slowly, [(tmp_path / "cache", counter)] * 2)
+    assert out == ["done", "done"]
+    assert counter.read_text() == "built\n"

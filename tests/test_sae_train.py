@@ -49,12 +49,55 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(name, 
     reference, ref_history = _train(name)
     with pytest.raises(Killed):
         _train(name, ckpt=tmp_path, kill_at=12)  # dies after the step-10 checkpoint
-    assert sorted(p.name for p in tmp_path.glob("step_*")) == ["step_00000010"]
+    assert sorted(p.name for p in tmp_path.glob("step_*")) == ["step_00000005", "step_00000010"]
     resumed, history = _train(name, ckpt=tmp_path)
     for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
     assert [r["step"] for r in history] == [r["step"] for r in ref_history]
     assert [r["loss"] for r in history] == [r["loss"] for r in ref_history]
+
+
+def _flip_byte(path, offset=None):
+    data = bytearray(path.read_bytes())
+    i = len(data) // 2 if offset is None else offset
+    data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
+def test_a_damaged_checkpoint_is_skipped_for_the_previous_one_and_the_result_is_unchanged(
+        damage, tmp_path, monkeypatch):
+    monkeypatch.setenv("IPTA_CACHE_DIR", str(tmp_path / "cache"))
+    reference, ref_history = _train("topk")
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(Killed):
+        _train("topk", ckpt=ckpt, kill_at=12)
+    weights = ckpt / "step_00000010" / "trainer.safetensors"
+    if damage == "flip":
+        _flip_byte(weights)
+    elif damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:100])
+    else:
+        weights.unlink()
+    with pytest.warns(UserWarning, match=r"step_00000010 .*damaged.*resuming from step_00000005"):
+        resumed, history = _train("topk", ckpt=ckpt)
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [r["loss"] for r in history] == [r["loss"] for r in ref_history]
+    assert list((tmp_path / "cache" / ".damaged" / "ckpt").glob("step_00000010.*"))
+
+
+def test_with_every_checkpoint_damaged_training_starts_afresh_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("IPTA_CACHE_DIR", str(tmp_path / "cache"))
+    reference, _ = _train("topk")
+    with pytest.raises(Killed):
+        _train("topk", ckpt=tmp_path / "ckpt", kill_at=12)
+    for manifest in (tmp_path / "ckpt").glob("step_*/manifest.json"):
+        manifest.write_text("{not json")
+    with pytest.warns(UserWarning, match="training starts afresh"):
+        resumed, _ = _train("topk", ckpt=tmp_path / "ckpt")
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
 
 
 def test_a_checkpoint_written_with_other_settings_is_refused(tmp_path):

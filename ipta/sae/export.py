@@ -81,6 +81,7 @@ def export_saelens(source: str | Path, out: str | Path, *, model_name: str | Non
     from ipta.sae.model import load_sae
 
     directory = sae_directory(find_run(source) if ":" in str(source) else source)
+    _refuse_if_damaged(directory)
     sae = load_sae(directory)
     known = read_index().get(directory.parent.name, {})
     model_name = model_name or known.get("model") or "unknown"
@@ -121,6 +122,20 @@ def saelens_decode(tensors: dict[str, torch.Tensor], codes_NF: torch.Tensor) -> 
     return codes_NF @ tensors["W_dec"] + tensors["b_dec"]
 
 
+def _refuse_if_damaged(directory: Path) -> None:
+    """A saved SAE inside a cache entry (or a folder with a manifest) must match its manifest."""
+    from ipta.cache import check_entry
+    from ipta.integrity import MANIFEST
+
+    for folder in (directory, directory.parent):
+        if (folder / MANIFEST).exists():
+            problem = check_entry(folder, full=True)
+            if problem is not None:
+                raise FileNotFoundError(f"{folder} is damaged ({problem}); nothing was exported. "
+                                        "Run the SAE chapter again to rebuild it")
+            return
+
+
 # ----------------------------------------------------------------------- the runs' index
 INDEX_NAME = "sae_runs_index.json"
 
@@ -134,22 +149,31 @@ def index_path() -> Path:
 def read_index() -> dict[str, dict[str, Any]]:
     """Run folder name -> what it is (variant, seed, alpha, k, model, layer, position)."""
     path = index_path()
-    return json.loads(path.read_text()) if path.is_file() else {}
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:  # only names runs; the next chapter run writes it again
+        import warnings
+
+        warnings.warn(f"{path} is unreadable and is ignored; run the SAE chapter to rewrite it")
+        return {}
 
 
 def record_runs(rows: list[dict[str, Any]]) -> Path:
     """Add the book's runs (each with a ``folder``) to the index, written atomically."""
+    import os
     import time
 
-    index, now = read_index(), time.time()
-    for row in rows:
-        index[Path(row["folder"]).name] = {**{k: v for k, v in row.items() if k != "folder"},
-                                           "recorded": now}
+    from ipta.cache import named_lock
+
     path = index_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
-    tmp.replace(path)
+    with named_lock(INDEX_NAME):  # two chapter runs at once must not lose each other's rows
+        index, now = read_index(), time.time()
+        for row in rows:
+            index[Path(row["folder"]).name] = {
+                **{k: v for k, v in row.items() if k != "folder"}, "recorded": now}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
+        tmp.replace(path)
     return path
 
 

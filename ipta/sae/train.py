@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 import torch
 
+from ipta.cache import move_aside
+from ipta.integrity import check_folder, write_manifest
 from ipta.sae.model import SparseAutoencoder, load_sae, lr_scale
 
 
@@ -28,6 +30,10 @@ class ActivationSource(Protocol):
     """What the loop needs from the data: random batches drawn with a given generator."""
 
     def sample(self, generator: torch.Generator, n: int) -> torch.Tensor: ...
+
+
+KEEP_CHECKPOINTS = 2
+"""Checkpoints kept per run: the newest, and the one to fall back on if it is damaged."""
 
 
 def _checkpoints(directory: Path) -> list[Path]:
@@ -38,12 +44,13 @@ def _save_checkpoint(directory: Path, step: int, sae: SparseAutoencoder,
                      opt: torch.optim.Optimizer, gen: torch.Generator,
                      tokens_since_fired_F: torch.Tensor, history: list[dict[str, Any]],
                      settings: dict[str, Any]) -> None:
-    """Write ``step_XXXXXXXX/`` atomically (temporary folder, then rename); drop older ones."""
+    """Write ``step_XXXXXXXX/`` atomically (a temporary folder with its manifest, then a
+    rename); keep the newest :data:`KEEP_CHECKPOINTS`."""
     from safetensors.torch import save_file
 
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"step_{step:08d}"
-    tmp = directory / f".tmp_step_{step:08d}"
+    tmp = directory / f".tmp_step_{step:08d}.{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     sae.save(tmp / "sae")
     tensors = {"generator": gen.get_state(), "tokens_since_fired": tokens_since_fired_F.cpu()}
@@ -53,9 +60,30 @@ def _save_checkpoint(directory: Path, step: int, sae: SparseAutoencoder,
     save_file(tensors, str(tmp / "trainer.safetensors"))
     (tmp / "trainer.json").write_text(json.dumps(
         {"step": step, "settings": settings, "history": history}, indent=1))
-    os.rename(tmp, final)
-    for old in _checkpoints(directory)[:-1]:
+    write_manifest(tmp)
+    try:
+        os.rename(tmp, final)
+    except OSError:  # the same step, written meanwhile by another run of the same settings
+        shutil.rmtree(tmp, ignore_errors=True)
+    for old in _checkpoints(directory)[:-KEEP_CHECKPOINTS]:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _resume(directory: Path, sae: SparseAutoencoder, opt: torch.optim.Optimizer,
+            gen: torch.Generator, settings: dict[str, Any]
+            ) -> tuple[int, torch.Tensor, list[dict[str, Any]]] | None:
+    """Load the newest sound checkpoint in ``directory``; ``None`` when there is none.
+
+    Each is checked against its manifest first; a damaged one is moved aside with a warning and
+    the one before it is tried, so a torn or corrupted file costs the steps since that one."""
+    for path in reversed(_checkpoints(directory)):
+        problem = check_folder(path)
+        if problem is None:
+            return _load_checkpoint(path, sae, opt, gen, settings)
+        earlier = [p for p in _checkpoints(directory) if p < path]
+        move_aside(path, problem, f"resuming from {earlier[-1].name}" if earlier
+                   else "training starts afresh")
+    return None
 
 
 def _load_checkpoint(path: Path, sae: SparseAutoencoder, opt: torch.optim.Optimizer,
@@ -123,9 +151,9 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
     history: list[dict[str, Any]] = []
     start = 0
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    found = _checkpoints(ckpt_dir) if ckpt_dir is not None and ckpt_dir.exists() else []
-    if found:
-        start, tokens_since_fired_F, history = _load_checkpoint(found[-1], sae, opt, gen, settings)
+    resumed = _resume(ckpt_dir, sae, opt, gen, settings) if ckpt_dir is not None else None
+    if resumed is not None:
+        start, tokens_since_fired_F, history = resumed
     else:
         fit_normalisation(sae, data, seed, n_normalisation, b_pre_init)
 
