@@ -22,7 +22,11 @@ CHAPTERS: dict[str, str] = {
 def chapter_module(chapter: str) -> ModuleType:
     """The chapter module of ``chapter`` (a notebook stem)."""
     if chapter not in CHAPTERS:
-        raise KeyError(f"unknown chapter {chapter!r}; known chapters: {', '.join(CHAPTERS)}")
+        from ipta.config import ConfigError
+
+        raise ConfigError(f"notebook {chapter!r} is not a chapter of this book (known: "
+                          f"{', '.join(CHAPTERS)}): a new chapter needs its module in "
+                          "ipta.chapters.CHAPTERS; any other notebook belongs outside notebooks/")
     return importlib.import_module(CHAPTERS[chapter])
 
 

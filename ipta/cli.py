@@ -5,6 +5,7 @@
     ipta params [NOTEBOOK ...]
     ipta export-sae RUN OUT [--model NAME] [--layer N]
     ipta sae-long [--out FILE] [-p NAME VALUE ...]
+    ipta cache verify [--move] | ipta cache clean [--checkpoint-days D]
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="smoke: seconds, for tests; default: the book on a CPU; paper: the paper's settings, for a GPU")
     run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="override one parameter (repeatable); lists as a,b,c or JSON")
+    run.add_argument("--allow-huge", action="store_true",
+                     help="lift the soft limits on sizes and counts (they catch typos such as "
+                          "steps=1000000000000); hard bounds still hold")
 
     book = sub.add_parser("book", help="build the HTML site (warnings are errors)")
     book.add_argument("--build-dir", type=Path, default=None, help="the site goes to DIR/_build/html (default: the project root)")
@@ -53,7 +57,37 @@ def _parser() -> argparse.ArgumentParser:
     long.add_argument("-p", "--param", nargs=2, action="append", default=[],
                       metavar=("NAME", "VALUE"), help="override one of the long setting's "
                       "parameters (repeatable)")
+    cache = sub.add_parser("cache", help="check or tidy the cache ($IPTA_CACHE_DIR)")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True)
+    verify = cache_sub.add_parser("verify", help="hash every file of every entry against its "
+                                  "manifest; exit 1 if any entry is damaged")
+    verify.add_argument("--move", action="store_true", help="move damaged entries aside (the "
+                        "next run rebuilds them)")
+    clean = cache_sub.add_parser("clean", help="remove temporaries of builds that are not "
+                                 "running, damaged entries moved aside, and old SAE checkpoints")
+    clean.add_argument("--checkpoint-days", type=float, default=7.0, help="keep SAE checkpoints "
+                       "touched within this many days (default 7)")
     return p
+
+
+def _cache_command(args: argparse.Namespace) -> int:
+    from ipta import cache
+
+    if args.cache_command == "clean":
+        gone = cache.clean(checkpoint_days=args.checkpoint_days)
+        for path in gone:
+            print(f"removed {path}")
+        print(f"[ipta] {len(gone)} item(s) removed from {cache.cache_root()}")
+        return 0
+    report = cache.verify(full=True, move=args.move)
+    damaged = [(path, problem) for path, problem in report if problem is not None]
+    for path, problem in damaged:
+        print(f"DAMAGED {path.parent.name}/{path.name}: {problem}"
+              + (" (moved aside)" if args.move else ""))
+    print(f"[ipta] {len(report)} entries checked in {cache.cache_root()}, {len(damaged)} damaged"
+          + ("" if args.move or not damaged else "; `ipta cache verify --move` sets them aside, "
+             "the next run rebuilds them"))
+    return 1 if damaged else 0
 
 
 def _sae_long(root: Path, out: Path | None, params: dict[str, str]) -> Path:
@@ -90,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
+        if args.command == "cache":
+            return _cache_command(args)
         root = runner.project_root(args.root)
         if args.command == "export-sae":
             from ipta.sae.export import export_saelens
@@ -114,11 +150,18 @@ def main(argv: list[str] | None = None) -> int:
         duplicated = {n for n in names if names.count(n) > 1}
         if duplicated:
             raise ConfigError(f"parameter {sorted(duplicated)[0]!r} is given more than once")
-        runner.run_chapters(chapters, root, args.profile, dict(args.param))
+        params = dict(args.param)
+        if args.allow_huge:
+            params["allow_huge"] = "true"
+        runner.run_chapters(chapters, root, args.profile, params)
         return 0
     except (ConfigError, runner.RunError, FileNotFoundError) as err:
         print(f"ipta: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
+    except KeyboardInterrupt:
+        print("ipta: interrupted; nothing half-done was published (finished cache entries and "
+              "SAE checkpoints are kept, and the next run resumes from them)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

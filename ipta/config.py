@@ -15,6 +15,7 @@ import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 PROFILES = ("smoke", "default", "paper")
@@ -25,31 +26,52 @@ class ConfigError(ValueError):
     """A parameter name or value that the configuration does not allow."""
 
 
+MAX_INT = 2**53
+"""No int parameter may exceed this in size, ``allow_huge`` or not (floats are exact up to it)."""
+
+SEED_HIGH = 2**31 - 1
+"""Largest seed (numpy, torch and scikit-learn all accept it)."""
+
+
 def param(default: Any, doc: str, *, choices: Sequence[Any] | None = None,
-          low: float | None = None, high: float | None = None,
+          low: float | None = None, high: float | None = None, limit: float | None = None,
+          empty_ok: bool = False, path: bool = False, check: Any = None,
           affects_results: bool = True) -> Any:
     """Declare a config field with its docstring and the values it allows.
 
     ``choices`` restricts a scalar (or every element of a tuple) to a set; ``low``/``high``
-    bound a number (or every element of a tuple of numbers), both inclusive.
-    ``affects_results=False`` declares that the field cannot change a cached result (where to
-    compute, how often to checkpoint, a path whose files' checksums are keyed instead): it is
-    left out of :meth:`Config.cache_spec`. Every other field is part of every cache key.
+    bound a number (or every element of a tuple of numbers), both inclusive. ``limit`` is a
+    soft upper bound on a size or count: above it the value is refused as a likely typo unless
+    the config sets ``allow_huge`` (``ipta run --allow-huge``). A tuple must hold at least one
+    value unless ``empty_ok``; a string must not be empty. ``path=True`` marks a folder path,
+    made absolute against the working directory where the config is built (the user's, for
+    ``ipta run``; not the notebook kernel's). ``check(value)`` returns ``None`` or what is
+    wrong with a value (run after the other checks). ``affects_results=False`` declares that
+    the field cannot change a cached result (where to compute, how often to checkpoint, a path
+    whose files' checksums are keyed instead): it is left out of :meth:`Config.cache_spec`.
+    Every other field is part of every cache key.
     """
     meta = {"doc": doc, "choices": tuple(choices) if choices is not None else None,
-            "low": low, "high": high, "affects_results": affects_results}
+            "low": low, "high": high, "limit": limit, "empty_ok": empty_ok, "path": path,
+            "check": check, "affects_results": affects_results}
     return dataclasses.field(default=default, metadata=meta)
 
 
 def _fmt_allowed(f: dataclasses.Field, typ: Any) -> str:
     m = f.metadata
     if m.get("choices"):
-        return "one of " + ", ".join(repr(c) for c in m["choices"])
+        many = typing.get_origin(typ) is tuple
+        return (("each " if many else "") + "one of " + ", ".join(repr(c) for c in m["choices"])
+                + (" (at least one)" if many and not m.get("empty_ok") else ""))
     parts = [_type_name(typ)]
     if m.get("low") is not None:
         parts.append(f">= {m['low']}")
     if m.get("high") is not None:
         parts.append(f"<= {m['high']}")
+    if m.get("limit") is not None:
+        parts.append(f"<= {m['limit']:g} (more with allow_huge)")
+    if typing.get_origin(typ) is tuple and not m.get("empty_ok"):
+        parts.append("(at least one)")
     return " ".join(parts)
 
 
@@ -148,11 +170,17 @@ class Config:
     PROFILES: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     """Overrides per profile, on top of the field defaults (which are the ``default`` profile)."""
 
+    allow_huge: bool = param(False, "lift the soft upper bounds ('more with allow_huge') on "
+                             "sizes and counts, for a run that really is that large",
+                             affects_results=False)
+
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
             typ = hints[f.name]
             value = _coerce(f.name, getattr(self, f.name), typ)
+            if f.metadata.get("path") and value is not None:
+                value = str(Path(value).expanduser().absolute())
             object.__setattr__(self, f.name, value)
             self._check(f, typ, value)
         self.validate()
@@ -160,10 +188,12 @@ class Config:
     def validate(self) -> None:
         """Cross-field checks; subclasses override and raise ConfigError."""
 
-    @staticmethod
-    def _check(f: dataclasses.Field, typ: Any, value: Any) -> None:
+    def _check(self, f: dataclasses.Field, typ: Any, value: Any) -> None:
         items = value if isinstance(value, tuple) else (value,)
         m = f.metadata
+        if isinstance(value, tuple) and not value and not m.get("empty_ok"):
+            raise ConfigError(f"parameter {f.name!r}: the list is empty; allowed: "
+                              f"{_fmt_allowed(f, typ)}")
         if isinstance(value, tuple) and len(set(value)) != len(value):
             # Every list here names runs, settings or concepts: a repeat is counted twice.
             repeated = next(v for v in value if value.count(v) > 1)
@@ -185,6 +215,20 @@ class Config:
             if m.get("high") is not None and v > m["high"]:
                 raise ConfigError(f"parameter {f.name!r}: {v!r} is out of range; "
                                   f"allowed: {_fmt_allowed(f, typ)}")
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+                raise ConfigError(f"parameter {f.name!r}: {v!r} is beyond any size this "
+                                  f"book can run (|value| <= 2^53)")
+            if m.get("limit") is not None and v > m["limit"] and not self.allow_huge:
+                raise ConfigError(f"parameter {f.name!r}: {v!r} is above its limit "
+                                  f"{m['limit']:g}, a guard against typos; if the run really "
+                                  "is that large, add allow_huge=true (ipta run --allow-huge)")
+            if isinstance(v, str) and not v.strip():
+                raise ConfigError(f"parameter {f.name!r}: an empty string is not allowed; "
+                                  f"allowed: {_fmt_allowed(f, typ)}")
+            if m.get("check") is not None:
+                problem = m["check"](v)
+                if problem:
+                    raise ConfigError(f"parameter {f.name!r}: {v!r} {problem}")
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -238,5 +282,10 @@ class Config:
     def describe(cls) -> list[tuple[str, str, str, str]]:
         """Rows (name, default, allowed, doc) for help texts and the book."""
         hints = typing.get_type_hints(cls)
+        fields = sorted(dataclasses.fields(cls), key=lambda f: f.name in _BASE_FIELDS)
         return [(f.name, repr(f.default), _fmt_allowed(f, hints[f.name]), f.metadata.get("doc", ""))
-                for f in dataclasses.fields(cls)]
+                for f in fields]
+
+
+_BASE_FIELDS = {f.name for f in dataclasses.fields(Config)}
+"""Fields every chapter has (``allow_huge``): listed after the chapter's own."""

@@ -4,25 +4,49 @@ from __future__ import annotations
 
 import contextlib
 
+import re
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+DEVICE_HELP = "one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'"
+
+
+def device_problem(name: str) -> str | None:
+    """``None`` if ``name`` names a device this machine has, else what is wrong (for the
+    config's ``device`` fields: checked before any computation). ``auto`` and ``cpu`` are
+    always present; torch is imported only to look for a GPU that was asked for."""
+    if name not in DEVICE_CHOICES and not re.fullmatch(r"cuda:\d+", name):
+        return f"is not a device; choose {DEVICE_HELP}"
+    if name in ("auto", "cpu"):
+        return None
+    import torch
+
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return "was asked for but this machine has no CUDA device; use 'auto' or 'cpu'"
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            return (f"was asked for but this machine has {torch.cuda.device_count()} CUDA "
+                    f"device(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+        return None
+    mps = getattr(torch.backends, "mps", None)
+    if mps is None or not mps.is_available():
+        return "was asked for but MPS is not available here; use 'auto' or 'cpu'"
+    return None
 
 
 def pick_device(preference: str = "auto") -> "torch.device":
     """``auto`` picks CUDA, then MPS, then the CPU; an explicit device that is absent is an error."""
     import torch
 
-    if preference not in DEVICE_CHOICES and not preference.startswith("cuda:"):
-        raise ValueError(f"device {preference!r} is not allowed; choose one of "
-                         f"{', '.join(DEVICE_CHOICES)} or 'cuda:N'")
+    problem = device_problem(preference)
+    if problem is not None:
+        raise ValueError(f"device {preference!r} {problem}")
     if preference == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if preference.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {preference!r} was asked for but CUDA is not available; "
-                         "use 'auto' or 'cpu'")
     return torch.device(preference)
 
 

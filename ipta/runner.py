@@ -61,6 +61,19 @@ def drop_progress_output(nb: Any) -> Any:
     return nb
 FAILED_DIR = Path("_build") / "failed"
 
+PATH_VARIABLES = ("IPTA_CACHE_DIR", "IPTA_WORD_PAIRS_DIR")
+"""Environment variables naming folders: made absolute against the directory ``ipta`` was run
+from before a kernel starts (kernels run in ``notebooks/``, where a relative path means
+something else)."""
+
+
+def absolute_path_variables(environ: dict | None = None) -> None:
+    """Make each of :data:`PATH_VARIABLES` that is set absolute, in place."""
+    environ = os.environ if environ is None else environ
+    for name in PATH_VARIABLES:
+        if environ.get(name):
+            environ[name] = str(Path(environ[name]).expanduser().absolute())
+
 
 class RunError(RuntimeError):
     """A notebook failed; the message names the notebook, the cell and the error."""
@@ -137,12 +150,33 @@ def _failing_cell(nb: Any) -> tuple[int, str, str]:
     return 0, "", "unknown error"
 
 
+def _last_started_cell(path: Path) -> tuple[int, str]:
+    """(1-based code-cell number, first line) of the last cell that papermill started, read from
+    the notebook it saves at each cell start (cells not reached have no start time); (0, "")
+    if none can be read."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - whatever the kernel's death left behind
+        return 0, ""
+    number, found = 0, (0, "")
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "injected-parameters" in cell.metadata.get("tags", []):
+            continue
+        number += 1
+        if cell.metadata.get("papermill", {}).get("start_time"):
+            found = number, next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+    return found
+
+
 def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str, Any],
                     executed_dir: Path | None = None, kernel: str = "python3") -> RunResult:
     """Run one notebook top to bottom on a fresh kernel; write it where the book reads it."""
     import jupytext
     import nbformat
     import papermill
+    from nbclient.exceptions import DeadKernelError
 
     out_dir = executed_dir or root / EXECUTED_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,6 +192,12 @@ def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str,
                                    progress_bar=sys.stderr.isatty())
         nbformat.write(hide_default_parameters(drop_progress_output(nbformat.read(tmp, as_version=4))), tmp)
         os.replace(tmp, final)
+    except DeadKernelError as err:
+        cell, first = _last_started_cell(tmp)
+        where = f"in code cell {cell} ({first.strip()!r})" if cell else "before its first cell"
+        raise RunError(f"the kernel running notebook {chapter} died {where}: often the machine "
+                       "ran out of memory (try a smaller profile or fewer tokens, features or "
+                       "seeds); nothing was published") from err
     except papermill.PapermillExecutionError as err:
         failed = root / FAILED_DIR / f"{chapter}.ipynb"
         failed.parent.mkdir(parents=True, exist_ok=True)
@@ -175,6 +215,7 @@ def run_chapters(chapters: Sequence[str], root: Path, profile: str, params: Mapp
                  config_classes: Mapping[str, type] | None = None,
                  executed_dir: Path | None = None) -> list[RunResult]:
     """Validate every parameter first, then run the notebooks in order, stopping at the first failure."""
+    absolute_path_variables()
     per_chapter = validate_params(chapters, profile, params, config_classes)
     results = []
     for chapter in chapters:

@@ -17,6 +17,8 @@ pytestmark = pytest.mark.slow
 class FixtureConfig(Config):
     n: int = param(2, "a count", low=1)
     fail: bool = param(False, "raise in the third code cell")
+    die: bool = param(False, "kill the kernel in the fourth code cell")
+    folder: str | None = param(None, "a folder", path=True)
 
     PROFILES = {"smoke": {"n": 1}}
 
@@ -41,6 +43,12 @@ NOTEBOOK = textwrap.dedent('''\
     # %%
     if params.get("fail"):
         raise ValueError("boom")
+
+    # %%
+    import os
+    if params.get("die"):
+        os.kill(os.getpid(), 9)
+    print("cwd", os.getcwd(), "cache", os.environ.get("IPTA_CACHE_DIR"))
     ''')
 
 
@@ -74,7 +82,7 @@ def test_a_bad_value_is_refused_before_any_cell_runs(project):
 
 
 def test_an_unknown_parameter_is_refused_with_the_known_ones(project):
-    with pytest.raises(ConfigError, match=r"unknown parameter 'm'.*known parameters: fail, n"):
+    with pytest.raises(ConfigError, match=r"unknown parameter 'm'.*known parameters: allow_huge, die, fail, folder, n"):
         runner.run_chapters(["99_fixture"], project, "smoke", {"m": "1"})
 
 
@@ -128,3 +136,39 @@ def test_progress_bar_redraws_are_dropped_from_the_book_but_real_warnings_stay()
     nb = nbformat.v4.new_notebook(cells=[cell])
     kept = [o["text"] for o in runner.drop_progress_output(nb).cells[0].outputs]
     assert kept == ["UserWarning: 3 pairs are identical\n", "accuracy 0.91\n"]
+
+
+def test_a_dead_kernel_names_the_notebook_and_the_cell_and_publishes_nothing(project):
+    with pytest.raises(runner.RunError, match=r"kernel running notebook 99_fixture died in code "
+                                              r"cell 4 \('import os'\).*nothing was published"):
+        runner.run_chapters(["99_fixture"], project, "smoke", {"die": "true"})
+    assert not (project / "book" / "executed" / "99_fixture.ipynb").exists()
+
+
+def test_ctrl_c_ends_with_one_line_and_exit_130(project, capsys, monkeypatch):
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_chapters", interrupted)
+    assert cli.main(["--root", str(project), "run", "99_fixture"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ipta: interrupted") and "Traceback" not in err
+
+
+def test_a_notebook_without_a_chapter_module_gets_a_clear_message(project, capsys):
+    (project / "notebooks" / "98_mine.py").write_text(NOTEBOOK)
+    assert cli.main(["--root", str(project), "run", "98_mine"]) == 2
+    err = capsys.readouterr().err
+    assert "notebook '98_mine' is not a chapter of this book" in err and "Traceback" not in err
+
+
+def test_relative_paths_mean_the_users_directory_not_the_kernels(project, monkeypatch, tmp_path):
+    user_dir = tmp_path / "elsewhere"
+    (user_dir / "pairs").mkdir(parents=True)
+    monkeypatch.chdir(user_dir)
+    monkeypatch.setenv("IPTA_CACHE_DIR", "rel-cache")
+    per_chapter = runner.validate_params(["99_fixture"], "smoke", {"folder": "pairs"})
+    assert per_chapter["99_fixture"]["folder"] == str(user_dir / "pairs")
+    [res] = runner.run_chapters(["99_fixture"], project, "smoke", {})
+    out = _outputs(res.path)
+    assert f"cache {user_dir / 'rel-cache'}" in out, out  # not notebooks/rel-cache

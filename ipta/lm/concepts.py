@@ -221,7 +221,23 @@ def load_concept_set(source: str = "embedded", directory: str | None = None) -> 
                            f"{', '.join(SOURCES)}")
 
 
-def paper_set_available(directory: str | None = None) -> bool:
-    """Whether the paper's files can be read locally (a directory given or set in the env)."""
-    chosen = directory or os.environ.get(ENV_VAR)
-    return bool(chosen) and Path(chosen).expanduser().is_dir()
+def paper_directory_named(directory: str | None = None) -> bool:
+    """Whether the user named a folder for the paper's files (``directory``, else
+    ``$IPTA_WORD_PAIRS_DIR``). A named folder is used or is an error, never replaced."""
+    return bool(directory or os.environ.get(ENV_VAR))
+
+
+def paper_directory_problem(directory: str | None = None) -> str | None:
+    """``None`` if no folder was named or the named one holds the paper's 27 files with their
+    pinned sha256; else what is wrong (which folder or file, and what to do), for the
+    chapters' up-front checks. Reads 27 small files."""
+    if not paper_directory_named(directory):
+        return None
+    try:
+        load_paper_concepts(directory)
+    except ConceptDataError as err:
+        origin = "parameter 'word_pairs_dir'" if directory else f"${ENV_VAR}"
+        return (f"the paper's word pairs named by {origin} cannot be used: {err}. Point it at "
+                f"an unmodified copy of the 27 files of {PAPER_REPO}@{PAPER_COMMIT[:12]}, or "
+                "leave it unset to use our embedded set")
+    return None

@@ -16,11 +16,13 @@ import numpy as np
 
 from ipta.cache import get_or_compute
 from ipta.config import Config as BaseConfig
-from ipta.config import ConfigError, param
+from ipta.config import SEED_HIGH, ConfigError, param
+from ipta.devices import DEVICE_HELP, device_problem
 from ipta.notebook import glue_values, setup_for
 from ipta.lm.models import LazyModel
-from ipta.lm.concepts import (CONCEPT_NAMES, SOURCES, ConceptDataError, ConceptSet,
-                              load_concept_set, paper_set_available)
+from ipta.lm.concepts import (CONCEPT_NAMES, SOURCES, ConceptSet,
+                              load_concept_set, paper_directory_named,
+                              paper_directory_problem)
 from ipta.probing.probes import PAPER_C, PairReps, paper_mode, rigorous_mode
 
 
@@ -32,36 +34,41 @@ class Config(BaseConfig):
                                     "models: embedded short names, Hugging Face ids or local "
                                     "folders ('tiny:llama' = a random tiny model, for tests)")
     concept_sources: tuple[str, ...] = param(("embedded", "paper"),
-                                             "concept sets; 'paper' is skipped with a note when "
-                                             "its files cannot be had", choices=SOURCES)
+                                             "concept sets; 'paper' is shown when a folder of its files "
+                                             "is named (else skipped with a note)", choices=SOURCES)
     word_pairs_dir: str | None = param(None, "folder of the paper's 27 word-pair files (else "
                                              "$IPTA_WORD_PAIRS_DIR, else the pinned download)",
-                                       affects_results=False)  # the files' checksums are keyed
+                                       path=True, affects_results=False)  # the files' checksums are keyed
     concepts: tuple[str, ...] = param((), "concepts to use (empty = all 27)",
-                                      choices=CONCEPT_NAMES)
-    layer: int = param(-1, "index into hidden_states (-1 = after the final norm, the paper's)")
+                                      choices=CONCEPT_NAMES, empty_ok=True)
+    layer: int = param(-1, "index into hidden_states (-1 = after the final norm, the paper's)",
+                       low=-1024, high=1024)
     position: Literal["last", "mean"] = param("last", "token read: last sub-token (paper) or mean")
     template: str | None = param(None, "prompt around each word, with '{word}' (None = alone)")
     revision: str | None = param(None, "hub revision of the model(s)")
     modes: tuple[str, ...] = param(("paper", "rigorous"), "which protocols to run",
                                    choices=("paper", "rigorous"))
-    C: float = param(PAPER_C, "inverse L2 strength of the probe in paper mode", low=1e-8)
+    C: float = param(PAPER_C, "inverse L2 strength of the probe in paper mode", low=1e-8,
+                     high=1e8)
     C_sweep: tuple[float, ...] = param((1e-4, 1e-2, 1.0, 1e2),
-                                       "values of C in rigorous mode", low=1e-8)
+                                       "values of C in rigorous mode", low=1e-8,
+                                       high=1e8)
     seeds: tuple[int, ...] = param((0, 1, 2), "seeds of the train/test splits (rigorous mode)",
-                                   low=0)
+                                   low=0, high=SEED_HIGH)
     test_fraction: float = param(0.3, "share of each concept's pairs held out", low=0.05,
                                  high=0.8)
     max_iter: int = param(500, "lbfgs iterations of the paper-mode probe (the authors': 500)",
-                          low=10)
+                          low=10, limit=100_000)
     rigorous_max_iter: int = param(20_000, "lbfgs iterations of the rigorous-mode probes: "
-                                   "enough for every fit to converge at every C", low=10)
-    device: str = param("auto", "device for the forward passes (auto, cpu, cuda, mps)",
-                        affects_results=False)
+                                   "enough for every fit to converge at every C", low=10,
+                                   limit=1_000_000)
+    device: str = param("auto", f"device for the forward passes: {DEVICE_HELP}",
+                        check=device_problem, affects_results=False)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = param(
         "auto", "model dtype ('auto': float32 on a CPU, bfloat16 on a GPU that has it; the "
         "authors used float32)")
-    batch_size: int = param(64, "words per forward pass", low=1, affects_results=False)
+    batch_size: int = param(64, "words per forward pass", low=1, limit=4096,
+                            affects_results=False)
 
     PROFILES = {
         "smoke": {"models": ("tiny:llama",), "concept_sources": ("embedded",),
@@ -73,10 +80,15 @@ class Config(BaseConfig):
     }
 
     def validate(self) -> None:
-        if not self.models:
-            raise ConfigError("parameter 'models': give at least one model")
-        if not self.concept_sources or not self.modes:
-            raise ConfigError("parameters 'concept_sources' and 'modes' must not be empty")
+        if "paper" in self.concept_sources:
+            problem = paper_directory_problem(self.word_pairs_dir)
+            if problem:
+                raise ConfigError(problem)
+        if not any(s != "paper" or paper_directory_named(self.word_pairs_dir)
+                   for s in self.concept_sources):
+            raise ConfigError("parameter 'concept_sources': only 'paper' was asked for, but no "
+                              "folder of its files was named; set word_pairs_dir (or "
+                              "$IPTA_WORD_PAIRS_DIR) or add 'embedded'")
         if self.template is not None and "{word}" not in self.template:
             raise ConfigError(f"parameter 'template': {self.template!r} lacks '{{word}}'")
         if self.concepts and len(self.concepts) < 2:
@@ -124,15 +136,12 @@ def available_sets(cfg: Config) -> tuple[dict, list[str]]:
     """The concept sets asked for that can be had, and a note for each that cannot."""
     sets, notes = {}, []
     for source in cfg.concept_sources:
-        if source == "paper" and not paper_set_available(cfg.word_pairs_dir):
-            notes.append("The paper's word pairs were not found (set $IPTA_WORD_PAIRS_DIR or the "
-                         "parameter word_pairs_dir); only our embedded set is shown.")
+        if source == "paper" and not paper_directory_named(cfg.word_pairs_dir):
+            notes.append("No folder of the paper's word pairs was named (set "
+                         "$IPTA_WORD_PAIRS_DIR or the parameter word_pairs_dir), so the "
+                         "paper's set is not shown.")
             continue
-        try:
-            concept_set = load_concept_set(source, cfg.word_pairs_dir)
-        except ConceptDataError as e:
-            notes.append(f"Concept set {source!r} unavailable: {e}")
-            continue
+        concept_set = load_concept_set(source, cfg.word_pairs_dir)  # a named folder must work
         sets[source] = concept_set.subset(cfg.concepts) if cfg.concepts else concept_set
     return sets, notes
 

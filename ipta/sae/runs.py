@@ -81,12 +81,12 @@ def concept_data(cfg, progress: bool = True, loaded=None) -> ConceptData:
     share the same N rows, as eq. (93)-(95) stack them.
     """
     from ipta.lm.activations import cached_word_representations
-    from ipta.lm.concepts import load_concept_set, paper_set_available
+    from ipta.lm.concepts import load_concept_set, paper_directory_named
     from ipta.probing.probes import fit_concept_probe
 
     source = cfg.concept_source
     if source == "auto":
-        source = "paper" if paper_set_available(cfg.word_pairs_dir) else "embedded"
+        source = "paper" if paper_directory_named(cfg.word_pairs_dir) else "embedded"
     cs = load_concept_set(source, cfg.word_pairs_dir)
     words, concept_N, label_N = [], [], []
     for k, name in enumerate(cs.names):

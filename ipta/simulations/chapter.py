@@ -15,7 +15,8 @@ import numpy as np
 
 from ipta.cache import get_or_compute
 from ipta.config import Config as BaseConfig
-from ipta.config import ConfigError, param
+from ipta.config import SEED_HIGH, ConfigError, param
+from ipta.devices import DEVICE_HELP, device_problem
 from ipta.notebook import glue_values, setup_for
 from ipta.simulations.sweep import results_frame, run_sweep
 
@@ -33,24 +34,30 @@ class Config(BaseConfig):
                                         low=2, high=8)
     er_observed_per_latent: int = param(3, "Figure 2 (right) observes m = this times K variables",
                                         low=1, high=8)
-    seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), "seeds: problem, init and data of each run", low=0)
+    seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), "seeds: problem, init and data of each run", low=0,
+                                  high=SEED_HIGH)
     steps: int = param(2000, "Adam steps per run (default: where the loss has flattened for "
-                       "K <= 7 and falls slowly for K = 8)", low=1)
-    batch_size: int = param(64, "samples per step (fresh from the DAG each step)", low=2)
+                       "K <= 7 and falls slowly for K = 8)", low=1, limit=100_000)
+    batch_size: int = param(64, "samples per step (fresh from the DAG each step)", low=2,
+                            limit=65_536)
     lr: float = param(1e-3, "Adam learning rate (illegible in the paper; our choice)", low=1e-6, high=1.0)
     hidden: int = param(128, "width of each MLP layer (paper: 256; on 2 CPU cores 128 reaches a "
-                        "lower loss in the same time)", low=2)
+                        "lower loss in the same time)", low=2, limit=8192)
     n_layers: int = param(3, "Linear-BatchNorm-ReLU blocks (paper: 3)", low=1, high=8)
-    embed_dim: int = param(64, "width of the position-and-state token embedding", low=1)
-    n_fit: int = param(500, "samples to fit each logistic-regression probe", low=20)
-    n_score: int = param(500, "separate samples to score each probe", low=20)
+    embed_dim: int = param(64, "width of the position-and-state token embedding", low=1,
+                           limit=8192)
+    n_fit: int = param(500, "samples to fit each logistic-regression probe", low=20,
+                       limit=1_000_000)
+    n_score: int = param(500, "separate samples to score each probe", low=20,
+                         limit=1_000_000)
     positions_probed: int = param(4, "masked positions probed one by one in each run (evenly "
                                   "spaced; every position if m is smaller)", low=1, high=64)
-    probe_c: float = param(1.0, "inverse L2 strength C of the probes (scikit-learn default)", low=1e-6)
+    probe_c: float = param(1.0, "inverse L2 strength C of the probes (scikit-learn default)", low=1e-6,
+                           high=1e6)
     table_low: float = param(0.2, "lower end of the Bernoulli parameters' uniform law", low=0.0, high=1.0)
     table_high: float = param(0.8, "upper end of the Bernoulli parameters' uniform law", low=0.0, high=1.0)
-    device: Literal["auto", "cpu", "cuda", "mps"] = param("auto", "where to train",
-                                                          affects_results=False)
+    device: str = param("auto", f"where to train: {DEVICE_HELP}", check=device_problem,
+                        affects_results=False)
 
     PROFILES = {
         "smoke": {"chain_observed": (2, 6), "er_graphs": ("ER1", "ER3"), "er_latents": (4, 5),
@@ -64,8 +71,6 @@ class Config(BaseConfig):
         if self.table_low > self.table_high:
             raise ConfigError(f"parameter 'table_low': {self.table_low} exceeds table_high "
                               f"{self.table_high}")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"parameter 'seeds': {self.seeds} repeats a seed")
 
 
 setup = setup_for(Config)

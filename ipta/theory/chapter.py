@@ -16,7 +16,7 @@ import numpy as np
 
 from ipta.cache import get_or_compute
 from ipta.config import Config as BaseConfig
-from ipta.config import ConfigError, param
+from ipta.config import SEED_HIGH, ConfigError, param
 from ipta.notebook import glue_values, setup_for
 from ipta.theory.checks import FEATURES, compute_sweep, mean_abs_cosine_of_random_directions
 
@@ -25,7 +25,9 @@ from ipta.theory.checks import FEATURES, compute_sweep, mean_abs_cosine_of_rando
 class Config(BaseConfig):
     """Parameters of the theory chapter (notebook ``01_theory``)."""
 
-    n_concepts: int = param(3, "number K of binary latent concepts (|Z| = 2^K)", low=2, high=6)
+    n_concepts: int = param(3, "number K of binary latent concepts (|Z| = 2^K; K <= 4 because "
+                            "the diversity condition needs 2^K - 1 <= context_bits <= 16)",
+                            low=2, high=4)
     graph: Literal["chain", "er"] = param("er", "latent DAG: a chain, or Erdos-Renyi with "
                                           "`edges_per_node` * K expected edges")
     edges_per_node: float = param(1.0, "ER graphs: expected edges per node (ER1, ER2, ...)",
@@ -51,7 +53,8 @@ class Config(BaseConfig):
     lr: float = param(0.05, "Adam learning rate", low=1e-6, high=10.0)
     test_fraction: float = param(0.5, "share of contexts held out of the least-squares fit",
                                  low=0.05, high=0.95)
-    seed: int = param(0, "master seed (graphs, CPTs, codes, initialisations, splits)", low=0)
+    seed: int = param(0, "master seed (graphs, CPTs, codes, initialisations, splits)", low=0,
+                      high=SEED_HIGH)
 
     PROFILES = {
         "smoke": {"n_graphs": 2, "context_bits": 7, "context_noise": (0.3, 0.1, 0.02),
@@ -71,6 +74,13 @@ class Config(BaseConfig):
                               f"diversity condition with n_concepts={self.n_concepts}; allowed: "
                               f"context_bits >= 2^K - 1 = {needed} (the context-side rank is at "
                               "most context_bits + 1)")
+        n_contexts, coefficients = 2**self.context_bits, 2**self.n_concepts + 1
+        if (1 - self.test_fraction) * n_contexts < 2 * coefficients:
+            raise ConfigError(f"parameter 'test_fraction': {self.test_fraction} leaves about "
+                              f"{(1 - self.test_fraction) * n_contexts:.0f} of the "
+                              f"{n_contexts} contexts to fit {coefficients} coefficients per "
+                              "output; allowed: a fitted share of at least twice the "
+                              "coefficients (lower test_fraction or raise context_bits)")
         if self.graph == "chain" and self.edges_per_node != 1.0:
             raise ConfigError("parameter 'edges_per_node' only applies to graph='er'")
 
