@@ -237,8 +237,8 @@ def move_aside(path: Path, problem: str, then: str = "it is built again") -> Pat
 
 @contextlib.contextmanager
 def named_lock(name: str):
-    """Hold the lock ``<root>/.locks/<name>.lock``, waiting (with one line on stderr) while
-    another process holds it.
+    """Hold the lock ``<root>/.locks/<name>.lock``, waiting while another process holds it (with
+    one line on a terminal's stderr).
 
     An ``flock``: the kernel releases it when its process dies, so a killed run never blocks the
     next. (Without ``fcntl`` there is no lock; two builds of one entry then both complete and
@@ -252,8 +252,9 @@ def named_lock(name: str):
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"[ipta] waiting for another process holding {name}", file=sys.stderr,
-                  flush=True)
+            if sys.stderr.isatty():  # a terminal, not a notebook's page
+                print(f"[ipta] waiting for another process holding {name}", file=sys.stderr,
+                      flush=True)
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

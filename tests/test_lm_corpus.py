@@ -79,3 +79,17 @@ def test_offline_corpus_is_english_prose_from_gensim():
     assert len(docs) == 6 and all(len(d.split()) >= 25 for d in docs)
     assert all("[[" not in d and "{{" not in d for d in docs)  # wiki markup removed
     assert sum(d.count(" the ") for d in docs) > 20
+
+
+def test_a_token_budget_the_offline_corpus_cannot_fill_is_refused_before_any_forward(
+        monkeypatch):
+    import ipta.lm.corpus as corpus
+
+    monkeypatch.setattr(corpus, "corpus_texts", lambda name: iter(TEXTS))
+    tok = tiny_tokenizer(add_bos=True)
+    corpus.check_corpus_rows(tok, "gensim", 40, context_length=8, max_windows_per_doc=0)
+    with pytest.raises(ValueError, match=r"'n_tokens': the corpus 'gensim' gives only 21 "
+                                         r"activation rows .* max_windows_per_doc=1, fewer than "
+                                         r"the 40 asked for; lower n_tokens or set "
+                                         r"max_windows_per_doc to 0"):
+        corpus.check_corpus_rows(tok, "gensim", 40, context_length=8, max_windows_per_doc=1)

@@ -94,8 +94,11 @@ def test_with_every_checkpoint_damaged_training_starts_afresh_and_says_so(tmp_pa
         _train("topk", ckpt=tmp_path / "ckpt", kill_at=12)
     for manifest in (tmp_path / "ckpt").glob("step_*/manifest.json"):
         manifest.write_text("{not json")
-    with pytest.warns(UserWarning, match="training starts afresh"):
+    with pytest.warns(UserWarning) as record:
         resumed, _ = _train("topk", ckpt=tmp_path / "ckpt")
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2 and "resuming from step_00000005" in messages[0]
+    assert "training starts afresh" in messages[1]
     for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
 

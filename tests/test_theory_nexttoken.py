@@ -7,7 +7,7 @@ from ipta.theory.chapter import Config as TheoryConfig
 from ipta.theory.model import enumerate_model, make_model
 from ipta.theory.nexttoken import optimal_logit_ratios_XY, train_next_token
 
-TINY = TheoryConfig(n_concepts=2, context_bits=3, n_graphs=1)
+TINY = TheoryConfig(n_concepts=2, context_bits=3, n_graphs=1, test_fraction=0.3)
 
 
 @pytest.fixture(scope="module")

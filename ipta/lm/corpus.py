@@ -126,6 +126,27 @@ def token_prefix(tokenizer: Any) -> list[int]:
     return []
 
 
+def check_corpus_rows(tokenizer: Any, corpus: str, n_tokens: int, context_length: int,
+                      max_windows_per_doc: int) -> None:
+    """Refuse, before any forward pass, an ``n_tokens`` that the offline corpus cannot give.
+
+    Counts the activation rows the windows would yield (tokenising only, seconds for the
+    ``gensim`` corpus); streamed corpora are unbounded and not counted."""
+    if corpus != "gensim":
+        return
+    skip, rows = len(token_prefix(tokenizer)), 0
+    for window in token_windows(tokenizer, corpus_texts(corpus), context_length,
+                                max_windows_per_doc):
+        rows += len(window) - skip
+        if rows >= n_tokens:
+            return
+    raise ValueError(
+        f"parameter 'n_tokens': the corpus {corpus!r} gives only {rows} activation rows with "
+        f"context_length={context_length} and max_windows_per_doc={max_windows_per_doc}, "
+        f"fewer than the {n_tokens} asked for; lower n_tokens"
+        + (" or set max_windows_per_doc to 0 (every window)" if max_windows_per_doc else ""))
+
+
 # ------------------------------------------------------------------------- activations
 def build_activation_shards(model: Any, tokenizer: Any, texts: Iterable[str], out_dir: Path, *,
                             n_tokens: int, layer: int = -1, context_length: int = 128,
@@ -258,6 +279,7 @@ def cached_activations(model_name: str, corpus: str = "gensim", *, n_tokens: int
     def build(tmp: Path) -> None:
         model, tokenizer = loaded() if loaded is not None else load_model(
             model_name, revision=revision, device=device, dtype=model_dtype)
+        check_corpus_rows(tokenizer, corpus, n_tokens, context_length, max_windows_per_doc)
         build_activation_shards(model, tokenizer, corpus_texts(corpus), tmp, n_tokens=n_tokens,
                                 layer=layer, context_length=context_length,
                                 batch_size=batch_size, dtype=dtype, shard_tokens=shard_tokens,

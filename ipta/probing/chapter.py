@@ -80,7 +80,7 @@ class Config(BaseConfig):
     }
 
     def validate(self) -> None:
-        if "paper" in self.concept_sources:
+        if "paper" in self.concept_sources or self.word_pairs_dir is not None:
             problem = paper_directory_problem(self.word_pairs_dir)
             if problem:
                 raise ConfigError(problem)

@@ -170,7 +170,7 @@ class Config(BaseConfig):
     def validate(self) -> None:
         from ipta.lm.concepts import paper_directory_problem
 
-        if self.concept_source != "embedded":
+        if self.concept_source != "embedded" or self.word_pairs_dir is not None:
             problem = paper_directory_problem(self.word_pairs_dir)
             if problem:
                 raise ConfigError(problem)

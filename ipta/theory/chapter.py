@@ -75,11 +75,11 @@ class Config(BaseConfig):
                               f"context_bits >= 2^K - 1 = {needed} (the context-side rank is at "
                               "most context_bits + 1)")
         n_contexts, coefficients = 2**self.context_bits, 2**self.n_concepts + 1
-        if (1 - self.test_fraction) * n_contexts < 2 * coefficients:
+        if (1 - self.test_fraction) * n_contexts < coefficients:
             raise ConfigError(f"parameter 'test_fraction': {self.test_fraction} leaves about "
-                              f"{(1 - self.test_fraction) * n_contexts:.0f} of the "
+                              f"{(1 - self.test_fraction) * n_contexts:.1f} of the "
                               f"{n_contexts} contexts to fit {coefficients} coefficients per "
-                              "output; allowed: a fitted share of at least twice the "
+                              "output; allowed: at least as many fitted contexts as "
                               "coefficients (lower test_fraction or raise context_bits)")
         if self.graph == "chain" and self.edges_per_node != 1.0:
             raise ConfigError("parameter 'edges_per_node' only applies to graph='er'")
