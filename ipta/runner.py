@@ -150,6 +150,24 @@ def _failing_cell(nb: Any) -> tuple[int, str, str]:
     return 0, "", "unknown error"
 
 
+def _remove_stale_running(out_dir: Path) -> None:
+    """Delete the temporary notebooks of runs that were killed (their process is gone)."""
+    for path in out_dir.glob(".*.*.running.ipynb"):
+        pid = path.name.split(".")[-3]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def _last_started_cell(path: Path) -> tuple[int, str]:
     """(1-based code-cell number, first line) of the last cell that papermill started, read from
     the notebook it saves at each cell start (cells not reached have no start time); (0, "")
@@ -184,7 +202,8 @@ def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str,
     nb.metadata["kernelspec"] = {"name": kernel, "display_name": "Python 3", "language": "python"}
     nb.metadata.pop("jupytext", None)
     final = out_dir / f"{chapter}.ipynb"
-    tmp = out_dir / f".{chapter}.running.ipynb"
+    _remove_stale_running(out_dir)
+    tmp = out_dir / f".{chapter}.{os.getpid()}.running.ipynb"  # two runs never share it
     start = time.perf_counter()
     try:
         papermill.execute_notebook(nb, str(tmp), parameters={"profile": profile, "params": dict(params)},

@@ -261,3 +261,20 @@ def test_two_processes_asking_for_one_entry_build_it_once_and_both_read_it(tmp_p
         out = pool.starmap(_build_slowly, [(tmp_path / "cache", counter)] * 2)
     assert out == ["done", "done"]
     assert counter.read_text() == "built\n"
+
+
+def test_the_cache_commands_report_and_tidy(capsys):
+    from ipta import cli
+
+    _toy_entry()
+    entry = next((cache.cache_root() / "toy").iterdir())
+    assert cli.main(["cache", "verify"]) == 0
+    assert "1 entries checked" in capsys.readouterr().out
+    _flip(entry / "arrays.npz")
+    assert cli.main(["cache", "verify"]) == 1
+    out = capsys.readouterr().out
+    assert f"DAMAGED toy/{entry.name}: file arrays.npz does not match" in out
+    assert cli.main(["cache", "verify", "--move"]) == 1 and not entry.exists()
+    capsys.readouterr()
+    assert cli.main(["cache", "clean"]) == 0
+    assert "1 item(s) removed" in capsys.readouterr().out

@@ -172,3 +172,12 @@ def test_relative_paths_mean_the_users_directory_not_the_kernels(project, monkey
     [res] = runner.run_chapters(["99_fixture"], project, "smoke", {})
     out = _outputs(res.path)
     assert f"cache {user_dir / 'rel-cache'}" in out, out  # not notebooks/rel-cache
+
+
+def test_a_killed_runs_temporary_notebook_is_removed_by_the_next_run(project):
+    executed = project / "book" / "executed"
+    executed.mkdir(parents=True)
+    stale = executed / ".99_fixture.999999999.running.ipynb"  # no such process
+    stale.write_text("{}")
+    runner.run_chapters(["99_fixture"], project, "smoke", {})
+    assert not stale.exists()
