@@ -6,6 +6,7 @@
     ipta export-sae RUN OUT [--model NAME] [--layer N]
     ipta sae-long [--out FILE] [-p NAME VALUE ...]
     ipta cache verify [--move] | ipta cache clean [--checkpoint-days D]
+    ipta notebooks [--check]
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     long.add_argument("-p", "--param", nargs=2, action="append", default=[],
                       metavar=("NAME", "VALUE"), help="override one of the long setting's "
                       "parameters (repeatable)")
+    nbs = sub.add_parser("notebooks", help="write each chapter's parameters cell from its "
+                         "Config and the paired .ipynb files (for Jupyter and plain papermill)")
+    nbs.add_argument("--check", action="store_true", help="change nothing; exit 1 if a "
+                     "parameters cell is out of date")
     cache = sub.add_parser("cache", help="check or tidy the cache ($IPTA_CACHE_DIR)")
     cache_sub = cache.add_subparsers(dest="cache_command", required=True)
     verify = cache_sub.add_parser("verify", help="hash every file of every entry against its "
@@ -137,6 +142,14 @@ def main(argv: list[str] | None = None) -> int:
             out = _sae_long(root, args.out, dict(args.param))
             print(f"[ipta] the long setting's summary is in {out}")
             return 0
+        if args.command == "notebooks":
+            stale = runner.sync_notebooks(root, check=args.check)
+            for path in stale:
+                print(f"{'out of date' if args.check else 'rewrote'}: {path}")
+            if not args.check:
+                print(f"[ipta] notebooks/*.ipynb written; run one with papermill, e.g. "
+                      "papermill notebooks/02_simulations.ipynb out.ipynb -p profile smoke")
+            return 1 if args.check and stale else 0
         if args.command == "book":
             index = runner.build_book(root, args.build_dir)
             print(f"[ipta] the book is at {index}")

@@ -69,7 +69,7 @@ def _fmt_allowed(f: dataclasses.Field, typ: Any) -> str:
     if m.get("high") is not None:
         parts.append(f"<= {m['high']}")
     if m.get("limit") is not None:
-        parts.append(f"<= {m['limit']:g} (more with allow_huge)")
+        parts.append(f"<= {m['limit']:,} (more with allow_huge)")
     if typing.get_origin(typ) is tuple and not m.get("empty_ok"):
         parts.append("(at least one)")
     return " ".join(parts)
@@ -78,7 +78,7 @@ def _fmt_allowed(f: dataclasses.Field, typ: Any) -> str:
 def _type_name(typ: Any) -> str:
     origin = typing.get_origin(typ)
     if origin is tuple:
-        return f"tuple of {_type_name(typing.get_args(typ)[0])}"
+        return f"list of {_type_name(typing.get_args(typ)[0])}"
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(typ))
     if origin in (typing.Union, types.UnionType):
@@ -220,7 +220,7 @@ class Config:
                                   f"book can run (|value| <= 2^53)")
             if m.get("limit") is not None and v > m["limit"] and not self.allow_huge:
                 raise ConfigError(f"parameter {f.name!r}: {v!r} is above its limit "
-                                  f"{m['limit']:g}, a guard against typos; if the run really "
+                                  f"{m['limit']:,}, a guard against typos; if the run really "
                                   "is that large, add allow_huge=true (ipta run --allow-huge)")
             if isinstance(v, str) and not v.strip():
                 raise ConfigError(f"parameter {f.name!r}: an empty string is not allowed; "

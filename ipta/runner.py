@@ -2,14 +2,17 @@
 
 Sources are Jupytext ``py:percent`` files in ``notebooks/``; papermill cannot read those, so each
 is read with jupytext and handed to papermill as a notebook object.  Parameters are validated
-against the chapter's config class (``ipta.chapters``) before any notebook starts, and injected as
-two variables, ``profile`` and ``params``, into the cell tagged ``parameters``.  An executed
+against the chapter's config class (``ipta.chapters``) before any notebook starts, and injected
+one by one, as papermill's ``-p NAME VALUE`` would, after the cell tagged ``parameters``. That
+cell is generated from the chapter's Config (:func:`sync_notebooks`), so plain papermill sees
+every parameter with its type and doc.  An executed
 notebook is written to a temporary file and renamed into ``book/executed/`` only if every cell
 ran, so the book never shows a half-run chapter.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -21,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from ipta.config import PROFILES, ConfigError
+from ipta.progress import NotebookProgress, previous_durations
 
 EXECUTED_DIR = Path("book") / "executed"
 
-# Kernels run by papermill write into the book: progress bars (ours and third-party ones such
-# as transformers' GGUF conversion) would become dozens of output boxes, plus tqdm's warning
-# that the widget library is missing. `drop_progress_output` strips them from the executed
-# notebook; the reader of `ipta run` sees papermill's own per-cell progress instead.
+# Kernels run by papermill write into the book. Progress bars (ours and third-party ones such
+# as transformers' GGUF conversion) are switched off in the kernel (KERNEL_ENVIRONMENT); should
+# one get through anyway, `drop_progress_output` strips it and counts it in the notebook's
+# metadata (`ipta.progress_lines_dropped`, which the book tests require to be 0).
 # A tqdm line: "<desc>: 12%|<bar>| 60/500 [00:01<00:08, 54.7it/s<postfix>]" or, without a total,
 # "<desc>: 60it [00:01, 54.7it/s<postfix>]"; a postfix (", loss=291") may end the bracket.
 _PROGRESS_LINE = re.compile(r"^[^\n]*(\d+%\|.*\||\d+it) .*\[\d+:\d+[^\]]*\]\s*$|TqdmWarning|"
@@ -45,19 +49,24 @@ def hide_default_parameters(nb: Any) -> Any:
 
 
 def drop_progress_output(nb: Any) -> Any:
-    """Remove stderr lines that are progress-bar redraws or tqdm's widget warning; keep the rest."""
+    """Remove stderr lines that are progress-bar redraws or tqdm's widget warning; keep the rest.
+    The number removed goes to ``nb.metadata["ipta"]["progress_lines_dropped"]``."""
+    dropped = 0
     for cell in nb.cells:
         kept = []
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
                 lines = [ln.rsplit("\r", 1)[-1] for ln in out.get("text", "").split("\n")]
-                lines = [ln for ln in lines if ln.strip() and not _PROGRESS_LINE.search(ln)]
+                progress = [ln for ln in lines if _PROGRESS_LINE.search(ln)]
+                dropped += len(progress)
+                lines = [ln for ln in lines if ln.strip() and ln not in progress]
                 if not lines:
                     continue
                 out["text"] = "\n".join(lines) + "\n"
             kept.append(out)
         if cell.cell_type == "code":
             cell["outputs"] = kept
+    nb.metadata.setdefault("ipta", {})["progress_lines_dropped"] = dropped
     return nb
 FAILED_DIR = Path("_build") / "failed"
 
@@ -150,6 +159,45 @@ def _failing_cell(nb: Any) -> tuple[int, str, str]:
     return 0, "", "unknown error"
 
 
+KERNEL_ENVIRONMENT = {"IPTA_PROGRESS": "0", "TQDM_DISABLE": "1",
+                      "PYTHONWARNINGS": "ignore:IProgress not found"}
+"""Set for the kernels ``ipta run`` starts: no progress bar, ours or a library's, can reach a
+page (the terminal gets :class:`ipta.progress.NotebookProgress` instead), nor tqdm's warning,
+raised when a library imports ``tqdm.auto`` in a kernel without ipywidgets."""
+
+
+@contextlib.contextmanager
+def kernel_environment():
+    """:data:`KERNEL_ENVIRONMENT` in ``os.environ`` (which kernels inherit; a user's own
+    ``PYTHONWARNINGS`` is kept, ours added), then restored."""
+    saved = {k: os.environ.get(k) for k in KERNEL_ENVIRONMENT}
+    os.environ.update(KERNEL_ENVIRONMENT)
+    if saved["PYTHONWARNINGS"]:
+        os.environ["PYTHONWARNINGS"] = f"{saved['PYTHONWARNINGS']},{KERNEL_ENVIRONMENT['PYTHONWARNINGS']}"
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _ipc_kernel_manager() -> type:
+    """A kernel manager talking to its kernel over local IPC sockets instead of TCP (the
+    kernel then has no unencrypted TCP port, and prints no warning about one)."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc"
+
+    return IPCKernelManager
+
+
 def _remove_stale_running(out_dir: Path) -> None:
     """Delete the temporary notebooks of runs that were killed (their process is gone)."""
     for path in out_dir.glob(".*.*.running.ipynb"):
@@ -204,11 +252,14 @@ def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str,
     final = out_dir / f"{chapter}.ipynb"
     _remove_stale_running(out_dir)
     tmp = out_dir / f".{chapter}.{os.getpid()}.running.ipynb"  # two runs never share it
+    previous = previous_durations(final, profile)
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(nb, str(tmp), parameters={"profile": profile, "params": dict(params)},
-                                   kernel_name=kernel, language="python", cwd=str(root / "notebooks"),
-                                   progress_bar=sys.stderr.isatty())
+        with kernel_environment(), NotebookProgress(chapter, tmp, previous):
+            papermill.execute_notebook(
+                nb, str(tmp), parameters={"profile": profile, **dict(params)},
+                kernel_name=kernel, language="python", cwd=str(root / "notebooks"),
+                progress_bar=False, kernel_manager_class=_ipc_kernel_manager())
         nbformat.write(hide_default_parameters(drop_progress_output(nbformat.read(tmp, as_version=4))), tmp)
         os.replace(tmp, final)
     except DeadKernelError as err:
@@ -264,3 +315,43 @@ def build_book(root: Path, build_dir: Path | None = None, strict: bool = True) -
     if proc.returncode != 0:
         raise RunError(f"the book build failed (exit {proc.returncode}); see the messages above")
     return out / "_build" / "html" / "index.html"
+
+
+# ------------------------------------------------------------------ notebooks and Configs
+PARAMETERS_MARK = '# %% tags=["parameters"]\n'
+
+
+def _with_parameters_cell(text: str, cell: str, where: str) -> str:
+    """``text`` (a py:percent source) with its parameters cell's body replaced by ``cell``."""
+    if PARAMETERS_MARK not in text:
+        raise RunError(f"{where} has no cell tagged parameters")
+    head, rest = text.split(PARAMETERS_MARK, 1)
+    end = rest.find("\n# %%")
+    tail = rest[end:] if end >= 0 else "\n"
+    return f"{head}{PARAMETERS_MARK}{cell}\n{tail}"
+
+
+def sync_notebooks(root: Path, *, check: bool = False, write_ipynb: bool = True) -> list[str]:
+    """Make each chapter's ``parameters`` cell the one its Config generates
+    (:func:`ipta.notebook.parameters_cell_source`) and write the paired ``.ipynb`` (no outputs)
+    beside each source, for Jupyter and plain papermill. Returns the sources whose cell was
+    out of date; ``check=True`` changes nothing."""
+    import jupytext
+
+    from ipta.chapters import config_class
+    from ipta.notebook import parameters_cell_source
+
+    stale = []
+    for chapter in list_chapters(root):
+        source = root / "notebooks" / f"{chapter}.py"
+        text = source.read_text(encoding="utf-8")
+        wanted = _with_parameters_cell(text, parameters_cell_source(config_class(chapter)),
+                                       str(source))
+        if wanted != text:
+            stale.append(str(source.relative_to(root)))
+            if not check:
+                source.write_text(wanted, encoding="utf-8")
+        if write_ipynb and not check:
+            jupytext.write(jupytext.reads(wanted, fmt="py:percent"),
+                           source.with_suffix(".ipynb"), fmt="ipynb")
+    return stale

@@ -21,12 +21,27 @@
 # conditional distribution, and test each statement with numbers.
 
 # %% tags=["parameters"]
-profile = "default"
-params = {}
+profile: str = "default"  # preset that the values below override: smoke (seconds), default (the book, CPU) or paper (the paper's sizes, a GPU)
+# Each parameter below: None = the profile's value.
+n_concepts: int = None  # number K of binary latent concepts (|Z| ＝ 2^K; K ≤ 4 because the diversity condition needs 2^K - 1 ≤ context_bits ≤ 16) [int ≥ 2 ≤ 4]
+graph: str = None  # latent DAG: a chain, or Erdos-Renyi with `edges_per_node` * K expected edges [one of 'chain', 'er']
+edges_per_node: float = None  # ER graphs: expected edges per node (ER1, ER2, ...) [float ≥ 0.0 ≤ 3.0]
+n_graphs: int = None  # random graphs (each with its own CPTs, codes and channels) [int ≥ 1 ≤ 50]
+context_bits: int = None  # bits M in a context x (|X| ＝ 2^M contexts); the diversity condition needs M ≥ 2^K - 1 [int ≥ 2 ≤ 16]
+context_noise: list = None  # flip probabilities of the context bits: the invertibility knob (0.5 ＝ no information) [list of float ≥ 0.0001 ≤ 0.49 (at least one)]
+token_noise: list = None  # probabilities that the next token ignores z (its channel's noise) [list of float ≥ 0.0001 ≤ 1.0 (at least one)]
+vocab_extra: int = None  # vocabulary size minus |Z| (the diversity condition needs ≥ 1) [int ≥ 1 ≤ 64]
+width_extra: int = None  # representation width d minus (|Y| - 1), the least width that can reach the optimum [int ≥ 0 ≤ 64]
+encoder: str = None  # f(x): a free table per context, or an MLP on the context bits [one of 'table', 'mlp']
+steps: int = None  # optimisation steps of the next-token model [int ≥ 1 ≤ 200000]
+lr: float = None  # Adam learning rate [float ≥ 1e-06 ≤ 10.0]
+test_fraction: float = None  # share of contexts held out of the least-squares fit [float ≥ 0.05 ≤ 0.95]
+seed: int = None  # master seed (graphs, CPTs, codes, initialisations, splits) [int ≥ 0 ≤ 2147483647]
+allow_huge: bool = None  # lift the soft upper bounds ('more with allow_huge') on sizes and counts, for a run that really is that large [bool]
 
 # %%
 from ipta.theory import chapter
-cfg = chapter.setup(profile, params)
+cfg = chapter.setup(profile, namespace=globals())
 
 # %% [markdown]
 # ## How we read the equations

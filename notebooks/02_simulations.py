@@ -48,12 +48,32 @@
 # the spread shown is over random problems as well as random initialisations.
 
 # %% tags=["parameters"]
-profile = "default"
-params = {}
+profile: str = "default"  # preset that the values below override: smoke (seconds), default (the book, CPU) or paper (the paper's sizes, a GPU)
+# Each parameter below: None = the profile's value.
+chain_latents: int = None  # latents in the chain of Figure 2 (left) [int ≥ 2 ≤ 8]
+chain_observed: list = None  # observed-variable counts m of Figure 2 (left) [list of int ≥ 2 ≤ 64 (at least one)]
+er_graphs: list = None  # Erdos-Renyi kinds of Figure 2 (right) [each one of 'ER1', 'ER2', 'ER3', 'ER4' (at least one)]
+er_latents: list = None  # latent sizes K of Figure 2 (right) [list of int ≥ 2 ≤ 8 (at least one)]
+er_observed_per_latent: int = None  # Figure 2 (right) observes m ＝ this times K variables [int ≥ 1 ≤ 8]
+seeds: list = None  # seeds: problem, init and data of each run [list of int ≥ 0 ≤ 2147483647 (at least one)]
+steps: int = None  # Adam steps per run (default: where the loss has flattened for K ≤ 7 and falls slowly for K ＝ 8) [int ≥ 1 ≤ 100,000 (more with allow_huge)]
+batch_size: int = None  # samples per step (fresh from the DAG each step) [int ≥ 2 ≤ 65,536 (more with allow_huge)]
+lr: float = None  # Adam learning rate (illegible in the paper; our choice) [float ≥ 1e-06 ≤ 1.0]
+hidden: int = None  # width of each MLP layer (paper: 256; on 2 CPU cores 128 reaches a lower loss in the same time) [int ≥ 2 ≤ 8,192 (more with allow_huge)]
+n_layers: int = None  # Linear-BatchNorm-ReLU blocks (paper: 3) [int ≥ 1 ≤ 8]
+embed_dim: int = None  # width of the position-and-state token embedding [int ≥ 1 ≤ 8,192 (more with allow_huge)]
+n_fit: int = None  # samples to fit each logistic-regression probe [int ≥ 20 ≤ 1,000,000 (more with allow_huge)]
+n_score: int = None  # separate samples to score each probe [int ≥ 20 ≤ 1,000,000 (more with allow_huge)]
+positions_probed: int = None  # masked positions probed one by one in each run (evenly spaced; every position if m is smaller) [int ≥ 1 ≤ 64]
+probe_c: float = None  # inverse L2 strength C of the probes (scikit-learn default) [float ≥ 1e-06 ≤ 1000000.0]
+table_low: float = None  # lower end of the Bernoulli parameters' uniform law [float ≥ 0.0 ≤ 1.0]
+table_high: float = None  # upper end of the Bernoulli parameters' uniform law [float ≥ 0.0 ≤ 1.0]
+device: str = None  # where to train: one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' [str]
+allow_huge: bool = None  # lift the soft upper bounds ('more with allow_huge') on sizes and counts, for a run that really is that large [bool]
 
 # %%
 from ipta.simulations import chapter
-cfg = chapter.setup(profile, params)
+cfg = chapter.setup(profile, namespace=globals())
 
 # %%
 import time

@@ -26,12 +26,31 @@
 # used instead: `-p models '["EleutherAI/pythia-70m"]'` where the hub is reachable.
 
 # %% tags=["parameters"]
-profile = "default"
-params = {}
+profile: str = "default"  # preset that the values below override: smoke (seconds), default (the book, CPU) or paper (the paper's sizes, a GPU)
+# Each parameter below: None = the profile's value.
+models: list = None  # models: embedded short names, Hugging Face ids or local folders ('tiny:llama' ＝ a random tiny model, for tests) [list of str (at least one)]
+concept_sources: list = None  # concept sets; 'paper' is shown when a folder of its files is named (else skipped with a note) [each one of 'embedded', 'paper' (at least one)]
+word_pairs_dir: str = None  # folder of the paper's 27 word-pair files (else $IPTA_WORD_PAIRS_DIR, else the pinned download) [str or NoneType]
+concepts: list = None  # concepts to use (empty ＝ all 27) [each one of 'verb-3pSg', 'verb-Ving', 'verb-Ved', 'Ving-3pSg', 'Ving-Ved', '3pSg-Ved', 'verb-V+able', 'verb-V+er', 'verb-V+tion', 'verb-V+ment', 'adj-un+adj', 'adj-adj+ly', 'small-big', 'thing-color', 'thing-part', 'country-capital', 'pronoun-possessive', 'male-female', 'lower-upper', 'noun-plural', 'adj-comparative', 'adj-superlative', 'frequent-infrequent', 'English-French', 'French-German', 'French-Spanish', 'German-Spanish']
+layer: int = None  # index into hidden_states (-1 ＝ after the final norm, the paper's) [int ≥ -1024 ≤ 1024]
+position: str = None  # token read: last sub-token (paper) or mean [one of 'last', 'mean']
+template: str = None  # prompt around each word, with '{word}' (None ＝ alone) [str or NoneType]
+revision: str = None  # hub revision of the model(s) [str or NoneType]
+modes: list = None  # which protocols to run [each one of 'paper', 'rigorous' (at least one)]
+C: float = None  # inverse L2 strength of the probe in paper mode [float ≥ 1e-08 ≤ 100000000.0]
+C_sweep: list = None  # values of C in rigorous mode [list of float ≥ 1e-08 ≤ 100000000.0 (at least one)]
+seeds: list = None  # seeds of the train/test splits (rigorous mode) [list of int ≥ 0 ≤ 2147483647 (at least one)]
+test_fraction: float = None  # share of each concept's pairs held out [float ≥ 0.05 ≤ 0.8]
+max_iter: int = None  # lbfgs iterations of the paper-mode probe (the authors': 500) [int ≥ 10 ≤ 100,000 (more with allow_huge)]
+rigorous_max_iter: int = None  # lbfgs iterations of the rigorous-mode probes: enough for every fit to converge at every C [int ≥ 10 ≤ 1,000,000 (more with allow_huge)]
+device: str = None  # device for the forward passes: one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' [str]
+dtype: str = None  # model dtype ('auto': float32 on a CPU, bfloat16 on a GPU that has it; the authors used float32) [one of 'auto', 'float32', 'bfloat16', 'float16']
+batch_size: int = None  # words per forward pass [int ≥ 1 ≤ 4,096 (more with allow_huge)]
+allow_huge: bool = None  # lift the soft upper bounds ('more with allow_huge') on sizes and counts, for a run that really is that large [bool]
 
 # %%
 from ipta.probing import chapter
-cfg = chapter.setup(profile, params)
+cfg = chapter.setup(profile, namespace=globals())
 
 # %% [markdown]
 # ## The concept sets

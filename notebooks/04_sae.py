@@ -22,12 +22,55 @@
 # runs offline, computes the same concept metric, and checks what holds at CPU scale.
 
 # %% tags=["parameters"]
-profile = "default"
-params = {}
+profile: str = "default"  # preset that the values below override: smoke (seconds), default (the book, CPU) or paper (the paper's sizes, a GPU)
+# Each parameter below: None = the profile's value.
+model: str = None  # causal LM whose activations the SAEs learn (short name, HF id or folder) [str]
+revision: str = None  # hub revision of the model [str or NoneType]
+corpus: str = None  # 'gensim' (offline Wikipedia + Lee news) or 'hf:DATASET[:CONFIG]' [str]
+n_tokens: int = None  # activation rows extracted from the corpus [int ≥ 256 ≤ 100,000,000 (more with allow_huge)]
+val_tokens: int = None  # last rows held out for validation [int ≥ 64 ≤ 10,000,000 (more with allow_huge)]
+context_length: int = None  # tokens per window fed to the model [int ≥ 8 ≤ 32,768 (more with allow_huge)]
+max_windows_per_doc: int = None  # windows kept per document (0 ＝ all) [int ≥ 0 ≤ 100,000 (more with allow_huge)]
+layer: int = None  # index into hidden_states (-1 ＝ after the final norm, the paper's) [int ≥ -1024 ≤ 1024]
+act_dtype: str = None  # dtype of the stored activations [one of 'float16', 'float32']
+extract_batch: int = None  # windows per forward pass during extraction [int ≥ 1 ≤ 4,096 (more with allow_huge)]
+device: str = None  # device for the model and the SAEs: one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' [str]
+variants: list = None  # SAE variants to train [each one of 'topk', 'batchtopk', 'panneal', 'structured' (at least one)]
+seeds: list = None  # seeds (SAE init, batch order, svd_lowrank); tables give mean and spread over them [list of int ≥ 0 ≤ 2147483647 (at least one)]
+n_features: int = None  # dictionary size F (paper's value lost) [int ≥ 27 ≤ 1,048,576 (more with allow_huge)]
+k: int = None  # active features per token of top-k / batch-top-k (paper's value lost) [int ≥ 1 ≤ 4,096 (more with allow_huge)]
+batchtopk_threshold: str = None  # batch-top-k's inference threshold: set after training so that inference keeps k per token on training activations, or the moving average learned in training (beta 0.999 from step 0; after a short run far from its limit) [one of 'calibrated', 'moving_average']
+auxk_alpha: float = None  # weight of top-k's and batch-top-k's AuxK dead-latent loss (the reference trainers' 1/32; 0 ＝ off) [float ≥ 0 ≤ 100]
+k_aux: int = None  # dead features AuxK may use per token (reference: d_model / 2) [int ≥ 1 ≤ 1,048,576 (more with allow_huge)]
+b_pre_init: str = None  # top-k and batch-top-k's initial pre-encoder bias: the geometric median of a training sample (their reference trainers') or its mean (p-annealing and structured always start at the mean) [one of 'geometric_median', 'mean']
+grad_clip: float = None  # top-k and batch-top-k clip the gradient's global norm at this (their reference trainers: 1; 0 ＝ off); the p-annealing family's reference trainers do not clip, nor do ours [float ≥ 0 ≤ 1000000.0]
+steps: int = None  # optimiser steps (paper: 20,000) [int ≥ 2 ≤ 1,000,000 (more with allow_huge)]
+batch_size: int = None  # activations per step (paper: 10,000) [int ≥ 2 ≤ 1,000,000 (more with allow_huge)]
+lr: float = None  # Adam learning rate after warm-up (paper's value lost) [float ≥ 1e-08 ≤ 1.0]
+warmup_steps: int = None  # linear learning-rate warm-up (paper: 200) [int ≥ 0]
+initial_penalty: float = None  # p-annealing's starting sparsity coefficient lambda_0 (paper's value lost; ours puts L0 near k) [float ≥ 0 ≤ 10000.0]
+sparsity_warmup_steps: int = None  # steps over which the sparsity penalty ramps up (paper: 400) [int ≥ 0]
+anneal_start: float = None  # fraction of the steps after which p starts to fall [float ≥ 0 ≤ 1]
+p_end: float = None  # p is annealed from 1 towards this (never reached) [float ≥ 0 ≤ 1]
+n_p_updates: int = None  # how many times p steps down [int ≥ 1 ≤ 10,000 (more with allow_huge)]
+alpha: float = None  # weight of the nuclear-norm term (paper's value lost) [float ≥ 0 ≤ 10000.0]
+rank: int = None  # top-r singular values estimating the nuclear norm [int ≥ 1]
+alphas: list = None  # alpha values of the ablation (Figure 7; 0 ＝ plain p-annealing; empty ＝ no ablation) [list of float ≥ 0 ≤ 10000.0]
+ablation_readings: list = None  # readings of the structured SAE run in the alpha ablation: the nuclear-norm penalty on all codes, or an adapter branch whose codes carry it [each one of 'structured', 'adapter' (at least one)]
+matched_l0: bool = None  # retrain top-k and batch-top-k with k ＝ structured SAE's L0 [bool]
+eval_every: int = None  # steps between validation points (Figures 6, 7) [int ≥ 1]
+checkpoint_every: int = None  # steps between checkpoints (0 ＝ none) [int ≥ 0]
+dead_after_tokens: int = None  # a feature silent this many training tokens is dead [int ≥ 1 ≤ 10,000,000,000 (more with allow_huge)]
+concept_source: str = None  # word pairs: the paper's files or our embedded set (auto: the paper's when a folder of them is named by word_pairs_dir or $IPTA_WORD_PAIRS_DIR, else embedded) [one of 'auto', 'paper', 'embedded']
+word_pairs_dir: str = None  # folder of the paper's 27 word-pair files [str or NoneType]
+max_pairs_per_concept: int = None  # pairs used per concept (0 ＝ all) [int ≥ 0 ≤ 100,000 (more with allow_huge)]
+probe_C: float = None  # inverse L2 strength of the concept probes (authors': 1e-4) [float ≥ 1e-08 ≤ 100000000.0]
+pcc_threshold: float = None  # coverage counts concepts with PCC above this [float ≥ -1 ≤ 1]
+allow_huge: bool = None  # lift the soft upper bounds ('more with allow_huge') on sizes and counts, for a run that really is that large [bool]
 
 # %%
 from ipta.sae import chapter
-cfg = chapter.setup(profile, params)
+cfg = chapter.setup(profile, namespace=globals())
 
 # %% [markdown]
 # ## What is trained

@@ -51,6 +51,9 @@ def test_every_notebook_ran_in_the_smoke_profile_without_an_error_output(smoke_b
         # Any tqdm redraw, whatever its postfix (the SAE bar ends in ", loss=...]").
         bars = re.findall(r"\d+%\|[^\n]*\||\d+it \[\d+:\d+", streams)
         assert not bars, f"{chapter} prints progress bars: {bars[:2]}"
+        # A cold cache, and the kernel itself drew no bar (not one filtered out afterwards).
+        assert nb["metadata"]["ipta"]["progress_lines_dropped"] == 0, chapter
+        assert "Kernel is running over TCP" not in streams
 
 
 def test_every_page_of_the_table_of_contents_was_built(smoke_book):
@@ -130,9 +133,13 @@ def test_each_chapter_shows_its_figures_and_math(browser, site, smoke_book, chap
         "return Array.from(document.querySelectorAll('main img'))"
         ".map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
     assert images, f"{chapter} shows no figure"
-    first_cells = browser.execute_script(
-        "return Array.from(document.querySelectorAll('main table td:first-child')).map(td => td.innerText)")
+    first_cells = browser.execute_script(  # textContent: the table is folded (collapsed)
+        "return Array.from(document.querySelectorAll('main details table td:first-child'))"
+        ".map(td => td.textContent)")
     assert "profile" in first_cells, f"{chapter}: the run-settings table is not rendered as a table"
+    summary = browser.execute_script(
+        "return document.querySelector('main details.ipta-run-settings summary').innerText")
+    assert "Run settings: profile smoke" in summary, summary
     assert all(ok for _, ok in images), [src for src, ok in images if not ok]
     if browser.execute_script("return document.querySelectorAll('.math').length") > 0:
         _open(browser, f"{site}/book/executed/{chapter}.html", TYPESET)

@@ -32,21 +32,22 @@ NOTEBOOK = textwrap.dedent('''\
 
     # %% tags=["parameters"]
     profile = "default"
-    params = {}
+    n = None
+    fail = None
+    die = None
 
     # %%
     import pathlib
     pathlib.Path("started").write_text("yes")
-    n = params.get("n", 2)
     print(f"profile={profile} n={n!r} type={type(n).__name__}")
 
     # %%
-    if params.get("fail"):
+    if fail:
         raise ValueError("boom")
 
     # %%
     import os
-    if params.get("die"):
+    if die:
         os.kill(os.getpid(), 9)
     print("cwd", os.getcwd(), "cache", os.environ.get("IPTA_CACHE_DIR"))
     ''')
@@ -136,6 +137,7 @@ def test_progress_bar_redraws_are_dropped_from_the_book_but_real_warnings_stay()
     nb = nbformat.v4.new_notebook(cells=[cell])
     kept = [o["text"] for o in runner.drop_progress_output(nb).cells[0].outputs]
     assert kept == ["UserWarning: 3 pairs are identical\n", "accuracy 0.91\n"]
+    assert nb.metadata["ipta"]["progress_lines_dropped"] == 5
 
 
 def test_a_dead_kernel_names_the_notebook_and_the_cell_and_publishes_nothing(project):

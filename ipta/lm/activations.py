@@ -115,7 +115,7 @@ def word_representations(model: Any, tokenizer: Any, words: Sequence[str], *, la
     none for Pythia), sorted by length so batches carry little padding, padded on
     ``padding_side`` (default: the tokenizer's) with the pad or else the EOS token.
     """
-    from tqdm.auto import tqdm
+    from ipta.progress import bar
 
     check_layer(model, layer)
     texts = apply_template(words, template)
@@ -130,7 +130,7 @@ def word_representations(model: Any, tokenizer: Any, words: Sequence[str], *, la
     device = next(model.parameters()).device
     out_ND = np.zeros((len(texts), model.config.get_text_config().hidden_size), dtype=np.float32)
     starts = range(0, len(order), batch_size)
-    for s in tqdm(starts, desc="hidden states", disable=not progress, leave=False):
+    for s in bar(starts, desc="hidden states", disable=not progress, leave=False):
         rows = order[s:s + batch_size]
         ids_BL, mask_BL, pos_BL = pad_batch([tokens[i] for i in rows], pad_id(tokenizer), side)
         states_BLD = hidden_states(model, ids_BL.to(device), mask_BL.to(device), layer,

@@ -165,9 +165,9 @@ def _checked_text(data: bytes, file_name: str, expected: str, where: str) -> str
 
 def _download_to(directory: Path) -> None:
     """Fetch the 27 files from the pinned commit's raw URLs into ``directory``."""
-    from tqdm.auto import tqdm
+    from ipta.progress import bar
 
-    for _, file_name, _ in tqdm(PAPER_FILES, desc="word pairs", leave=False):
+    for _, file_name, _ in bar(PAPER_FILES, desc="word pairs", leave=False):
         url = RAW_URL + urllib.parse.quote(file_name)
         try:
             with urllib.request.urlopen(url, timeout=30) as response:

@@ -158,7 +158,7 @@ def build_activation_shards(model: Any, tokenizer: Any, texts: Iterable[str], ou
     Keeps every real token's hidden state at ``layer``; BOS/prefix and padding are skipped.
     """
     import torch
-    from tqdm.auto import tqdm
+    from ipta.progress import bar
 
     from ipta.lm.activations import hidden_states, pad_batch, pad_id
 
@@ -170,7 +170,7 @@ def build_activation_shards(model: Any, tokenizer: Any, texts: Iterable[str], ou
     pending: list[np.ndarray] = []
     shards: list[int] = []
     written = 0
-    bar = tqdm(total=n_tokens, desc="activations", unit="tok", disable=not progress, leave=False)
+    pbar = bar(total=n_tokens, desc="activations", unit="tok", disable=not progress, leave=False)
 
     def flush(final: bool) -> None:
         rows = np.concatenate(pending) if pending else np.zeros((0, 0), dtype)
@@ -193,11 +193,11 @@ def build_activation_shards(model: Any, tokenizer: Any, texts: Iterable[str], ou
         rows = states_BLD[keep_BL.to(device)].float().cpu().numpy()[:n_tokens - written]
         pending.append(rows.astype(dtype))
         written += len(rows)
-        bar.update(len(rows))
+        pbar.update(len(rows))
         if sum(len(p) for p in pending) >= shard_tokens:
             flush(final=False)
     flush(final=True)
-    bar.close()
+    pbar.close()
     meta = {"shard_rows": shards, "n_tokens": written,
             "d_model": int(model.config.get_text_config().hidden_size),
             "dtype": dtype, "layer": layer}

@@ -136,7 +136,7 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
     median of the normalised sample; ``grad_clip`` > 0 clips the gradient's global norm after
     the decoder's parallel component is removed (the reference trainers clip at 1).
     """
-    from tqdm.auto import tqdm
+    from ipta.progress import bar
 
     device = sae.W_dec_FD.device
     settings = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup_steps": warmup_steps,
@@ -157,9 +157,9 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
     else:
         fit_normalisation(sae, data, seed, n_normalisation, b_pre_init)
 
-    bar = tqdm(range(start, steps), desc=f"SAE {sae.config['mechanism']}", disable=not progress,
-               initial=start, total=steps, leave=False)
-    for step in bar:
+    pbar = bar(range(start, steps), desc=f"SAE {sae.config['mechanism']}", disable=not progress,
+                initial=start, total=steps, leave=False)
+    for step in pbar:
         for group in opt.param_groups:
             group["lr"] = lr * lr_scale(step, warmup_steps)
         xn_ND = data.sample(gen, batch_size).to(device) * sae.input_scale
@@ -194,7 +194,7 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
             with torch.no_grad():
                 row.update(evaluate(sae))
             history.append(row)
-            bar.set_postfix(loss=f"{row['loss']:.3g}")
+            pbar.set_postfix(loss=f"{row['loss']:.3g}")
         if ckpt_dir is not None and checkpoint_every and (done % checkpoint_every == 0
                                                           or done == steps):
             _save_checkpoint(ckpt_dir, done, sae, opt, gen, tokens_since_fired_F, history,

@@ -164,7 +164,7 @@ def train_batched(problems: list, datas: list[dict], cfg, device=None, progress:
     (default :data:`BATCHED_THREADS`).
     """
     import torch
-    from tqdm.auto import tqdm
+    from ipta.progress import bar
 
     device, threads = device or torch.device("cpu"), threads or BATCHED_THREADS
     n_pad = max(p.setting.n_observed for p in problems)
@@ -178,7 +178,7 @@ def train_batched(problems: list, datas: list[dict], cfg, device=None, progress:
     opt = _adam(params.values(), cfg.lr)
     losses = torch.zeros(len(problems), cfg.steps)
     with torch_threads(threads):
-        for t in tqdm(range(cfg.steps), desc=f"training {len(problems)} runs at once",
+        for t in bar(range(cfg.steps), desc=f"training {len(problems)} runs at once",
                       disable=not progress):
             onehot, target = stacked_inputs(code, valid, config_STB[:, t], masked_STB[:, t])
             feats = stacked_features(params, buffers, onehot, cfg.n_layers, training=True)

@@ -66,7 +66,7 @@ def evaluate_runs(problems: list[Problem], datas: list[dict], trained: dict, cfg
     ``positions_SP`` masked in every sample (fitted and scored on the same samples as pooled).
     """
     import torch
-    from tqdm.auto import tqdm
+    from ipta.progress import bar
 
     from ipta.simulations.masked_mlp import stacked_inputs, stacked_tables
 
@@ -96,7 +96,7 @@ def evaluate_runs(problems: list[Problem], datas: list[dict], trained: dict, cfg
         return probe_accuracy(f_NF[fit], latents_NK[fit], f_NF[score], latents_NK[score],
                               cfg.probe_c)
 
-    for i in tqdm(range(n_runs), desc="probing", disable=not progress):
+    for i in bar(range(n_runs), desc="probing", disable=not progress):
         p = problems[i]
         latents_NK, k = p.configs_CK[datas[i]["eval_config_N"]], p.setting.n_latents
         out["acc_raw_SK"][i, :k] = accuracy(p.obs.observe(datas[i]["eval_config_N"])
@@ -130,7 +130,7 @@ def run_sweep(cfg, batched: bool = True, progress: bool = True,
     """
     import time
 
-    from tqdm.auto import tqdm
+    from ipta.progress import bar
 
     from ipta.devices import pick_device
     from ipta.simulations.masked_mlp import train_batched, train_single
@@ -145,7 +145,7 @@ def run_sweep(cfg, batched: bool = True, progress: bool = True,
     else:
         n_pad = max(s.n_observed for s in settings)
         trained = stack_runs([train_single(p, d, cfg, n_pad, device)
-                              for p, d in tqdm(list(zip(problems, datas)), desc="training one by one",
+                              for p, d in bar(list(zip(problems, datas)), desc="training one by one",
                                                disable=not progress)])
     train_seconds = time.perf_counter() - start
     arrays = evaluate_runs(problems, datas, trained, cfg, progress)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from ipta.progress import bar
 
 from ipta.devices import torch_threads
 from ipta.latent.dag import all_configs
@@ -69,7 +69,7 @@ def train_next_token(pred_SXY: np.ndarray, p_SX: np.ndarray, width: int, *, step
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     curve = np.zeros(steps)
     with torch_threads(1):
-        for step in tqdm(range(steps), disable=not progress, desc="next-token model",
+        for step in bar(range(steps), disable=not progress, desc="next-token model",
                              mininterval=10):
             logq_SXY = torch.log_softmax(encode() @ g_SYD.transpose(1, 2), dim=2)
             # Cross-entropy minus the entropy of p: the mean KL, so 0 is the exact optimum.

@@ -1,0 +1,58 @@
+"""A Sphinx extension for the book (listed in ``_config.yml``): it refuses to build a site
+without its chapters, and tells the reader which profile built each of them.
+
+- Before anything is read, every chapter notebook must have been executed into
+  ``book/executed/`` (``ipta run``); otherwise the build stops with that instruction, instead of
+  Jupyter Book's silent, chapterless site.
+- The MyST substitution ``{{ built_with }}`` says which profile built the chapters: one
+  sentence when they share one, a warning listing each chapter's when they do not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def chapter_profiles(root: Path) -> dict[str, str | None]:
+    """Each chapter's profile, read from its executed notebook (None if not executed)."""
+    from ipta.runner import EXECUTED_DIR, list_chapters
+
+    out: dict[str, str | None] = {}
+    for chapter in list_chapters(root):
+        path = root / EXECUTED_DIR / f"{chapter}.ipynb"
+        try:
+            params = json.loads(path.read_text())["metadata"]["papermill"]["parameters"]
+            out[chapter] = str(params.get("profile", "default"))
+        except (OSError, ValueError, KeyError, TypeError):
+            out[chapter] = None
+    return out
+
+
+def built_with(profiles: dict[str, str | None]) -> str:
+    """The intro's sentence on the profiles that built this site."""
+    used = sorted({p for p in profiles.values() if p})
+    if len(used) == 1:
+        return f"The chapters you are reading were all built with the `{used[0]}` profile."
+    each = ", ".join(f"{c} with `{p}`" for c, p in profiles.items())
+    return (f"**This site mixes profiles** ({each}): its chapters' numbers do not come from "
+            "one setting. `ipta run --profile default` rebuilds them all with the book's.")
+
+
+def _on_config(app: Any, config: Any) -> None:
+    from sphinx.errors import ExtensionError
+
+    root = Path(app.srcdir)
+    profiles = chapter_profiles(root)
+    missing = [c for c, p in profiles.items() if p is None]
+    if missing:
+        raise ExtensionError(f"the chapters {', '.join(missing)} have not been executed: run "
+                             "`ipta run` (or `make book`) before building the site")
+    config.myst_substitutions = {**(config.myst_substitutions or {}),
+                                 "built_with": built_with(profiles)}
+
+
+def setup(app: Any) -> dict[str, Any]:
+    app.connect("config-inited", _on_config)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
