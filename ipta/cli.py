@@ -7,6 +7,7 @@
     ipta sae-long [--out FILE] [-p NAME VALUE ...]
     ipta cache verify [--move] | ipta cache clean [--checkpoint-days D]
     ipta notebooks [--check]
+    ipta student OUT_DIR
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
                          "Config and the paired .ipynb files (for Jupyter and plain papermill)")
     nbs.add_argument("--check", action="store_true", help="change nothing; exit 1 if a "
                      "parameters cell is out of date")
+    student = sub.add_parser("student", help="write student notebooks: the chapters with the "
+                             "exercises' solutions replaced by stubs")
+    student.add_argument("out", type=Path, metavar="OUT_DIR", help="folder to write")
     cache = sub.add_parser("cache", help="check or tidy the cache ($IPTA_CACHE_DIR)")
     cache_sub = cache.add_subparsers(dest="cache_command", required=True)
     verify = cache_sub.add_parser("verify", help="hash every file of every entry against its "
@@ -141,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sae-long":
             out = _sae_long(root, args.out, dict(args.param))
             print(f"[ipta] the long setting's summary is in {out}")
+            return 0
+        if args.command == "student":
+            from ipta.classroom import write_student_notebooks
+
+            for path in write_student_notebooks(root, args.out):
+                print(f"wrote {path}")
             return 0
         if args.command == "notebooks":
             stale = runner.sync_notebooks(root, check=args.check)

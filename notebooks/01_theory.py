@@ -20,6 +20,18 @@
 # enough to enumerate every probability exactly, train the next-token model against the exact
 # conditional distribution, and test each statement with numbers.
 
+# %% [markdown]
+# ```{admonition} Learning goals and prerequisites
+# :class: tip
+#
+# **Goals:** After this chapter you can state Theorem 3.1 and its two corollaries in your own words,
+# build a generative model small enough to enumerate, check "affine in the log-posterior"
+# with a held-out fit, and say why a weighted fit needs an effective sample size.
+#
+# **Prerequisites:** conditional probability and Bayes' rule, softmax and cross-entropy, least
+# squares and $R^2$. About 25 minutes to read.
+# ```
+
 # %% tags=["parameters"]
 profile: str = "default"  # preset that the values below override: smoke (seconds), default (the book, CPU) or paper (the paper's sizes, a GPU)
 # Each parameter below: None = the profile's value.
@@ -315,3 +327,131 @@ print(chapter.reading_probes(res))
 #   {glue:text}`lp_uni_most:.2f` as $\epsilon\to0$, under both weightings and context by context.
 # * Corollary 4.2 {glue:md}`cor42_verdict` here; Corollary 4.3's alignment appears, with a caveat
 #   on what produces it.
+
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions are folded: try first, then click to compare. Each one ran when this page was built.
+#
+# ```{exercise} Predict, then re-run: how does invertibility move the fit?
+# :label: theory-ex-invertibility
+#
+# Before running anything, write down whether you expect the whitened held-out $R^2$ of the fit
+# $f \approx A\log p(\mathbf z\mid x) + b$ to rise or fall as the context noise goes from 0.4 to
+# 0.02, and why (Theorem 3.1's error term). Then run a small sweep, one graph and 600 steps,
+# with `chapter.run(cfg.replace(...))` (or from a shell:
+# `ipta run 01 -p n_graphs 1 -p steps 600 -p context_noise 0.4,0.02`) and read the `uniform`
+# table.
+# ```
+
+# %% [markdown]
+# ```{solution-start} theory-ex-invertibility
+# :class: dropdown
+# ```
+
+# %%
+small = cfg.replace(n_graphs=1, steps=600, context_noise=(0.4, 0.02))
+chapter.table_r2(chapter.run(small, progress=False), weighting="uniform")
+
+# %% [markdown]
+# Compare the `log p(z|x)` column between the two context noises, within each token noise. The
+# theorem predicts a better fit as $\epsilon(x)\to 0$ (small context noise). One graph and 600
+# steps are noisier than the chapter's sweep, and the `KL to optimum` column says how far
+# training got: a fit can only be as good as the optimum it reached.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Write it: the setting with the fewest effective samples
+# :label: theory-ex-ess
+#
+# Using `res.arrays` (keys `eps`, `ess_train`, `context_noise`, `token_noise` and
+# `r2_white_trained`, the last indexed by row, weighting and feature, with the orders in
+# `res.meta["weightings"]` and `res.meta["features"]`), print the setting whose $p(x)$-weighted
+# fitted half has the smallest effective sample size, with its $E[\epsilon]$ and its
+# $p(x)$-weighted whitened $R^2$ for the log-posterior. How many coefficients does each output's
+# fit estimate?
+# ```
+
+# %% [markdown]
+# ```{solution-start} theory-ex-ess
+# :class: dropdown
+# ```
+
+# %%
+a = res.arrays
+row = a["ess_train"].argmin()
+w = res.meta["weightings"].index("p(x)")
+j = res.meta["features"].index("log_posterior")
+print(f"context noise {a['context_noise'][row]}, token noise {a['token_noise'][row]}: "
+      f"E[eps] = {a['eps'][row]:.4f}, ESS = {a['ess_train'][row]:.1f}, "
+      f"whitened R2 = {a['r2_white_trained'][row, w, j]:.3f}; "
+      f"coefficients per output = |Z| + 1 = {res.meta['n_configs'] + 1}")
+
+# %% [markdown]
+# When the effective sample size is close to the number of coefficients, the weighted fit can
+# pass through the few contexts that carry the weight, and its held-out score says little. This
+# is why the chapter reads the uniform weighting and the pointwise residuals as well.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Predict: what does the diversity condition forbid?
+# :label: theory-ex-diversity
+#
+# With $K = 3$ concepts there are $|Z| = 8$ configurations. Predict whether
+# `chapter.Config(n_concepts=3, context_bits=6)` is accepted, and if not, what the message will
+# say. Then try it.
+# ```
+
+# %% [markdown]
+# ```{solution-start} theory-ex-diversity
+# :class: dropdown
+# ```
+
+# %%
+from ipta.config import ConfigError
+
+try:
+    chapter.Config(n_concepts=3, context_bits=6)
+except ConfigError as err:
+    print(err)
+
+# %% [markdown]
+# $\log p(\mathbf z\mid x)$ is affine in the $M$ context bits plus one constant per context, so
+# the context-side matrix of the diversity condition has rank at most $M + 1$; it needs
+# $|Z| = 2^K$. Six bits give rank at most 7 < 8, so the setting is refused before anything runs.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Discuss: where does the claim hold, and where not?
+# :label: theory-ex-discuss
+#
+# Theorem 3.1 is about a model at its optimum, with an error that vanishes with invertibility.
+# Using this page's figures (the fit against $E[\epsilon]$ under both weightings, the
+# effective sample sizes and the residuals context by context), argue where on this page the
+# statement "the representation is an affine image of the log-posterior" is supported, and
+# where the evidence is weak or points the other way.
+# ```
+
+# %% [markdown]
+# ```{solution-start} theory-ex-discuss
+# :class: dropdown
+# ```
+
+# %% [markdown]
+# Points a good answer makes: the trained model reaches the exact optimum (the KL gaps are tiny),
+# so what is tested is the theorem's statement, not training. Under uniform weights the fit of
+# the log-posterior improves as the context becomes invertible, and the pointwise residuals are
+# small where $\epsilon(x)$ is small, as the theorem says. Far from invertibility the
+# posterior or the mode can fit as well or better, so there the log-posterior form is not
+# singled out. The $p(x)$-weighted score near invertibility rests on a few effective contexts
+# and should not be read alone.
+#
+# ```{solution-end}
+# ```

@@ -21,6 +21,18 @@
 # and 7). This chapter rebuilds all four on the activations of a real pretrained model that
 # runs offline, computes the same concept metric, and checks what holds at CPU scale.
 
+# %% [markdown]
+# ```{admonition} Learning goals and prerequisites
+# :class: tip
+#
+# **Goals:** After this chapter you can explain the four SAE variants and the paper's concept metric,
+# judge a variant against chance at its own sparsity and against its untrained copy, and say
+# what Table 2 can and cannot show at this scale.
+#
+# **Prerequisites:** the probing chapter, autoencoders and L1/L0 sparsity, Adam. About 30
+# minutes to read.
+# ```
+
 # %% tags=["parameters"]
 profile: str = "default"  # preset that the values below override: smoke (seconds), default (the book, CPU) or paper (the paper's sizes, a GPU)
 # Each parameter below: None = the profile's value.
@@ -388,3 +400,124 @@ print(chapter.reading_runs(res))
 
 # %%
 chapter.table_runs(res, cfg)
+
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions are folded: try first, then click to compare. Each one ran when this page was built.
+#
+# ```{exercise} Write it: each variant against its own untrained copy, held out
+# :label: sae-ex-gain
+#
+# `chapter.paired_gain(res, variant, key)` returns the mean over seeds of a trained variant's
+# score minus its untrained copy's, its standard error and the number of seeds. Print it for
+# every trained variant with `key="mean_pcc_heldout"` (the metric on words its probes never
+# saw), and say which variants clear twice their standard error.
+# ```
+
+# %% [markdown]
+# ```{solution-start} sae-ex-gain
+# :class: dropdown
+# ```
+
+# %%
+for variant in sorted({r.variant for r in res.main}):
+    mean, se, n = chapter.paired_gain(res, variant, "mean_pcc_heldout")
+    print(f"{variant}: {mean:+.3f} (standard error {se:.3f}, {n} seeds) -> "
+          f"{chapter.verdict(mean, se)} its untrained copy")
+
+# %% [markdown]
+# A variant "beats" its untrained copy here only if the paired difference exceeds twice its
+# standard error; with one seed nothing can be told apart.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Predict, then check: dense against sparse random features
+# :label: sae-ex-density
+#
+# The paper's metric takes, for each concept, the best-correlated feature. Predict whether
+# random *dense* features or random features kept as sparse as top-k's codes score higher, and
+# why. Then compare the two controls, `random` and `random_topk`, in `res.controls`.
+# ```
+
+# %% [markdown]
+# ```{solution-start} sae-ex-density
+# :class: dropdown
+# ```
+
+# %%
+import numpy as np
+
+for kind in ("random", "random_topk"):
+    scores = [r.final["mean_pcc"] for r in res.controls if r.kind == kind]
+    print(f"{kind}: mean PCC {np.mean(scores):.3f} over {len(scores)} seeds")
+
+# %% [markdown]
+# The metric keeps the maximum over features, and a dense random feature carries some of every
+# direction of the input, so with many features one correlates well with each concept by
+# chance. Sparse codes are zero on most words, which caps their correlation. This is why each
+# variant is judged against chance at its own sparsity.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Predict, then re-run: another coverage threshold
+# :label: sae-ex-threshold
+#
+# Coverage counts the concepts whose assigned PCC exceeds `pcc_threshold` (0.5 here). Predict
+# how each variant's coverage changes at 0.3 (`ipta run 04 -p pcc_threshold 0.3`; no SAE is
+# retrained, the threshold only enters the score). Then compute it from each run's per-concept
+# scores `r.final["pcc_K"]`.
+# ```
+
+# %% [markdown]
+# ```{solution-start} sae-ex-threshold
+# :class: dropdown
+# ```
+
+# %%
+for threshold in (0.5, 0.3):
+    cover = {}
+    for r in res.main:
+        cover.setdefault(r.variant, []).append(np.mean(np.array(r.final["pcc_K"]) > threshold))
+    print(f"threshold {threshold}: " + ", ".join(f"{v} {np.mean(c):.2f}"
+                                                 for v, c in sorted(cover.items())))
+
+# %% [markdown]
+# Coverage can only rise as the threshold falls; how much it rises shows how many concepts sit
+# just below 0.5, which a single threshold hides. Compare with the untrained copies before
+# reading a rise as learning.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Discuss: does the structured SAE do what Section 5 proposes?
+# :label: sae-ex-discuss
+#
+# The paper proposes a nuclear-norm penalty so that dependent concepts share structure, and
+# reports it ahead of the other variants in Table 2. Using the chance levels, the held-out
+# reading, the matched-sparsity runs and the $\alpha$ ablation on this page, argue whether this
+# run supports that claim, and what experiment would settle it.
+# ```
+
+# %% [markdown]
+# ```{solution-start} sae-ex-discuss
+# :class: dropdown
+# ```
+
+# %% [markdown]
+# Points a good answer makes: a difference between variants means little unless each beats its
+# own untrained copy and sparse random features; variants at different sparsity are not
+# comparable on a max-correlation metric, hence the matched-L0 runs; the held-out reading
+# removes the advantage of scoring on the probes' own words; and in the ablation, $\alpha = 0$
+# is plain p-annealing, so the curves isolate what the penalty adds. Settling the claim needs
+# several seeds, paper-scale training (the long setting shows how the answer moves with
+# tokens) and a comparison at equal sparsity and equal reconstruction.
+#
+# ```{solution-end}
+# ```
