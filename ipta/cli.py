@@ -1,6 +1,6 @@
 """The ``ipta`` command: run chapter notebooks with a profile and parameters, build the book.
 
-    ipta run [NOTEBOOK ...] --profile {smoke,default,paper} [-p NAME VALUE ...]
+    ipta run [NOTEBOOK ...] --profile {smoke,classroom,default,paper} [-p NAME VALUE ...]
     ipta book [--build-dir DIR]
     ipta params [NOTEBOOK ...]
     ipta export-sae RUN OUT [--model NAME] [--layer N]
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
                      help="e.g. 02_simulations, 02 or simulations (default: all, in order)")
     run.add_argument("--profile", default="default", choices=PROFILES,
-                     help="smoke: seconds, for tests; default: the book on a CPU; paper: the paper's settings, for a GPU")
+                     help="smoke: seconds, for tests; classroom: each chapter in ~2 min on a laptop; default: the book on a CPU; paper: the paper's settings, for a GPU")
     run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="override one parameter (repeatable); lists as a,b,c or JSON")
     run.add_argument("--allow-huge", action="store_true",

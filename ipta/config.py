@@ -18,8 +18,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-PROFILES = ("smoke", "default", "paper")
-"""Profile names: ``smoke`` for tests (tiny), ``default`` for the book on CPU, ``paper`` for a GPU."""
+PROFILES = ("smoke", "classroom", "default", "paper")
+"""Profile names: ``smoke`` for tests (tiny), ``classroom`` for a lesson (each chapter in about
+two minutes on a 2-core laptop, real models), ``default`` for the book on CPU, ``paper`` for a
+GPU."""
 
 
 class ConfigError(ValueError):

@@ -413,11 +413,9 @@ print(f"context noise {a['context_noise'][row]}, token noise {a['token_noise'][r
 # ```
 
 # %%
-from ipta.config import ConfigError
-
 try:
     chapter.Config(n_concepts=3, context_bits=6)
-except ConfigError as err:
+except chapter.ConfigError as err:
     print(err)
 
 # %% [markdown]

@@ -59,7 +59,7 @@ def test_a_bad_value_is_refused_with_a_message_naming_the_parameter_and_what_it_
 
 
 def test_an_unknown_profile_is_refused_with_the_allowed_ones():
-    with pytest.raises(ConfigError, match="smoke, default, paper"):
+    with pytest.raises(ConfigError, match="smoke, classroom, default, paper"):
         Toy.for_profile("huge")
 
 

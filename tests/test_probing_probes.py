@@ -151,5 +151,5 @@ def test_config_refuses_bad_values_naming_the_parameter(bad, match):
 
 
 def test_profiles_validate():
-    for profile in ("smoke", "default", "paper"):
+    for profile in ("smoke", "classroom", "default", "paper"):
         ProbingConfig.for_profile(profile)

@@ -17,7 +17,7 @@ TINY = dict(steps=12, batch_size=32, hidden=32, embed_dim=8, n_layers=3, n_fit=2
 
 def test_profiles_build_and_bad_values_are_refused():
     """Every profile validates; an unknown graph kind and a reversed interval raise ConfigError."""
-    for profile in ("smoke", "default", "paper"):
+    for profile in ("smoke", "classroom", "default", "paper"):
         SimulationConfig.for_profile(profile)
     with pytest.raises(ConfigError, match="er_graphs"):
         SimulationConfig(er_graphs=("ER9",))

@@ -148,6 +148,6 @@ def test_the_paper_profile_meets_both_diversity_conditions():
         assert (token_rank, context_rank) == (16, 16)
 
 
-@pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
+@pytest.mark.parametrize("profile", ["smoke", "classroom", "default", "paper"])
 def test_every_profile_is_valid(profile):
     assert isinstance(TheoryConfig.for_profile(profile), TheoryConfig)

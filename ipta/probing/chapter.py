@@ -75,6 +75,7 @@ class Config(BaseConfig):
                   "concepts": ("verb-3pSg", "noun-plural", "male-female", "country-capital",
                                "English-French"),
                   "C_sweep": (1e-4, 1.0), "seeds": (0, 1)},
+        "classroom": {"models": ("smollm2-135m",), "seeds": (0, 1), "C_sweep": (1e-4, 1e-2, 1.0)},
         "paper": {"seeds": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), "dtype": "float32",
                   "C_sweep": (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2)},
     }

@@ -63,6 +63,8 @@ class Config(BaseConfig):
         "smoke": {"chain_observed": (2, 6), "er_graphs": ("ER1", "ER3"), "er_latents": (4, 5),
                   "seeds": (0, 1), "steps": 40, "hidden": 64, "n_fit": 200, "n_score": 200,
                   "positions_probed": 2},
+        "classroom": {"chain_observed": (2, 4, 6, 9, 12), "er_latents": (4, 5, 6),
+                      "seeds": (0, 1, 2), "steps": 800, "n_fit": 300, "n_score": 300},
         "paper": {"chain_observed": (2, 3, 4, 5, 6, 8, 10, 12, 16), "steps": 3000,
                   "batch_size": 256, "hidden": 256, "n_fit": 4000, "n_score": 4000},
     }
