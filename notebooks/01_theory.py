@@ -123,9 +123,18 @@ print(chapter.describe(res))
 # the trained $f$ and the exact optimum are interchangeable for our purposes.
 
 # %%
-import matplotlib.pyplot as plt
-fig = chapter.figure_kl_curve(res)
-plt.show()
+chapter.glue_figure("theory-kl", chapter.figure_kl_curve(res))
+
+# %% [markdown]
+# ```{glue:figure} theory-kl
+# :name: fig-theory-kl
+# :alt: Line plot, log scale: mean KL divergence against training step.
+#
+# Training against the exact distribution: the mean over all settings of the KL divergence from the
+# exact $p(y\mid x)$ to the trained model's, at each training step (log scale).
+# ```
+
+# %%
 numbers = chapter.glue_numbers(res)
 
 # %% [markdown]
@@ -155,8 +164,18 @@ numbers = chapter.glue_numbers(res)
 # $f$; open: the exact optimum; one point per graph.
 
 # %%
-fig = chapter.figure_r2(res)
-plt.show()
+chapter.glue_figure("theory-r2", chapter.figure_r2(res))
+
+# %% [markdown]
+# ```{glue:figure} theory-r2
+# :name: fig-theory-r2
+# :alt: Four scatter panels of held-out R-squared against the invertibility error, for three choices of u, trained and exact.
+#
+# Theorem 3.1, tested: held-out whitened $R^2$ of the fit $f \approx A u + b$ for $u$ the
+# log-posterior, the posterior and the one-hot mode, against the expected invertibility error.
+# Rows: $p(x)$ and uniform weights; columns: token noises. Filled markers: the trained $f$; open
+# markers: the exact optimum; one point per graph.
+# ```
 
 # %% [markdown]
 # Whitened held-out $R^2$, $p(x)$ weighting, mean ± sd over {glue:text}`n_graphs` graphs, with the
@@ -177,8 +196,17 @@ chapter.table_r2(res, weighting="uniform")
 # {glue:text}`n_coef` coefficients each output must fit:
 
 # %%
-fig = chapter.figure_ess(res)
-plt.show()
+chapter.glue_figure("theory-ess", chapter.figure_ess(res))
+
+# %% [markdown]
+# ```{glue:figure} theory-ess
+# :name: fig-theory-ess
+# :alt: Scatter, log-log: effective sample size against the invertibility error, with two horizontal reference lines.
+#
+# How many contexts the $p(x)$-weighted fit really rests on: the effective sample size of its
+# fitted half against the invertibility error, with the number of contexts a uniform fit uses
+# (dashed) and the coefficients each output's fit estimates (dotted).
+# ```
 
 # %% [markdown]
 # For comparison, the summed (not whitened) held-out $R^2$ under $p(x)$, and the exact optimum
@@ -198,8 +226,17 @@ chapter.table_r2(res, key="r2_exact_insample")
 # affine map of all contexts (uniform weights), against its $\epsilon(x)$.
 
 # %%
-fig = chapter.figure_context_residuals(res)
-plt.show()
+chapter.glue_figure("theory-residuals", chapter.figure_context_residuals(res))
+
+# %% [markdown]
+# ```{glue:figure} theory-residuals
+# :name: fig-theory-residuals
+# :alt: Three stacked scatter panels: each context's relative residual against its own invertibility error, coloured by setting.
+#
+# The pointwise reading: each context's residual under the best affine map, over the spread of
+# $f$, against that context's own invertibility error $\epsilon(x)$, at the sharpest token noise;
+# one panel per choice of $u$, colour the setting's $E[\epsilon]$.
+# ```
 
 # %% [markdown]
 # **Reading.** With the sharp token channel (noise {glue:text}`sharp`):
@@ -245,8 +282,19 @@ plt.show()
 # log-posteriors. Both need rank $|\mathcal Z|$.
 
 # %%
-fig = chapter.figure_diversity(res)
-plt.show()
+chapter.glue_figure("theory-diversity", chapter.figure_diversity(res))
+
+# %% [markdown]
+# ```{glue:figure} theory-diversity
+# :name: fig-theory-diversity
+# :alt: Two scatter panels: numerical rank and condition number of the two diversity matrices against the invertibility error.
+#
+# The diversity condition along the invertibility knob: numerical rank (left, dashed line the
+# rank $|Z|$ the condition needs) and condition number (right) of the token-side and context-side
+# matrices.
+# ```
+
+# %%
 print(chapter.reading_diversity(res))
 
 # %% [markdown]
@@ -269,8 +317,19 @@ print(chapter.reading_diversity(res))
 
 # %%
 quarters = chapter.invertibility_quarters(res)
-fig = chapter.figure_cosines(res, quarters)
-plt.show()
+chapter.glue_figure("theory-cosines", chapter.figure_cosines(res, quarters))
+
+# %% [markdown]
+# ```{glue:figure} theory-cosines
+# :name: fig-theory-cosines
+# :alt: Two histogram panels of cosines between pair differences, same concept against different concepts.
+#
+# Corollary 4.2: cosines between representation differences of context pairs that differ in the
+# same concept or in different concepts, in the least and the most invertible quarter of the
+# settings.
+# ```
+
+# %%
 print(chapter.reading_cosines(res, quarters))
 
 # %% [markdown]
@@ -297,8 +356,19 @@ print(chapter.reading_cosines(res, quarters))
 # matrix up to scale.
 
 # %%
-fig = chapter.figure_probe_heatmaps(res, chapter.extreme_settings(res))
-plt.show()
+chapter.glue_figure("theory-probes", chapter.figure_probe_heatmaps(res, chapter.extreme_settings(res)))
+
+# %% [markdown]
+# ```{glue:figure} theory-probes
+# :name: fig-theory-probes
+# :alt: Four annotated heatmaps of cosines between concept directions and probes.
+#
+# Corollary 4.3: cosine between each concept's direction (rows) and each concept's probe
+# (columns), in the least and the most invertible setting. Top: directions from the theorem's $A$;
+# bottom: mean pair differences, the paper's recipe.
+# ```
+
+# %%
 print(chapter.reading_probes(res))
 
 # %% [markdown]

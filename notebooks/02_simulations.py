@@ -90,7 +90,6 @@ cfg = chapter.setup(profile, namespace=globals())
 # %%
 import time
 
-import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 start = time.perf_counter()
@@ -108,8 +107,19 @@ print(f"{len(res.runs)} runs; this cell took {wall:.0f} s (training and probing;
 # near zero is a network that has learned the task; one still falling would gain from more steps.
 
 # %%
-fig = chapter.figure_training_loss(res)
-plt.show()
+chapter.glue_figure("sim-loss", chapter.figure_training_loss(res))
+
+# %% [markdown]
+# ```{glue:figure} sim-loss
+# :name: fig-sim-loss
+# :alt: Two stacked line plots, log scale: training loss above its exact floor against training step, one line per setting.
+#
+# Did the networks finish training? Training loss minus its exact floor (moving average, mean over
+# seeds) against the training step, for the chain (top, one line per $m$) and the ER graphs (bottom,
+# one line per $K$).
+# ```
+
+# %%
 print("final loss minus floor (nats), mean over runs, by panel and K:")
 display(chapter.table_excess_loss(res))
 
@@ -122,8 +132,17 @@ display(chapter.table_excess_loss(res))
 # the map is invertible). The dashed line is the exact ceiling for any probe of the masked input.
 
 # %%
-fig = chapter.figure_2(res)
-plt.show()
+chapter.glue_figure("sim-figure-2", chapter.figure_2(res))
+
+# %% [markdown]
+# ```{glue:figure} sim-figure-2
+# :name: fig-sim-figure-2
+# :alt: Grid of line plots: probe accuracy against m for the chain and against K for each ER graph, four series each.
+#
+# Figure 2, reproduced with its controls: probe accuracy (mean over latents, band one standard
+# deviation over seeds) of the trained network, the same network untrained, the raw observed bits
+# and the exact best possible accuracy; under each tick, the exact posterior concentration.
+# ```
 
 # %% [markdown]
 # ## Every setting, with its exact invertibility
@@ -158,15 +177,35 @@ print("left panel: correlation between trained accuracy and posterior concentrat
 
 # %%
 numbers = chapter.glue_numbers(res)
-fig = chapter.figure_controls(res)
-plt.show()
+chapter.glue_figure("sim-controls", chapter.figure_controls(res))
+
+# %% [markdown]
+# ```{glue:figure} sim-controls
+# :name: fig-sim-controls
+# :alt: Two stacked line plots: trained and untrained probe accuracy, pooled and per position, against m and K.
+#
+# What training adds, read two ways: trained (solid) and untrained (dashed) accuracy with the
+# pooled probe and with one probe per masked position, against $m$ (chain, top) and $K$ (ER graphs,
+# bottom); bands one standard deviation over seeds.
+# ```
 
 # %%
 display(chapter.table_controls(res))
 
 # %%
-fig = chapter.figure_layers(res)
-plt.show()
+chapter.glue_figure("sim-layers", chapter.figure_layers(res))
+
+# %% [markdown]
+# ```{glue:figure} sim-layers
+# :name: fig-sim-layers
+# :alt: Line plot: pooled probe accuracy after each block, trained and untrained, one colour per K.
+#
+# Where in the network: pooled probe accuracy after each Linear-BatchNorm-ReLU block, trained
+# (solid) and untrained (dashed), one colour per $K$ of the ER graphs; bands one standard deviation
+# over seeds.
+# ```
+
+# %%
 display(chapter.table_layers(res))
 
 # %% [markdown]

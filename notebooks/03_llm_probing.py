@@ -95,9 +95,17 @@ chapter.table_counts(res)
 # fitted on all pairs of concept $j$. Rows are directions, columns probes, in the paper's order.
 
 # %%
-import matplotlib.pyplot as plt
-fig = chapter.figure_paper_heatmaps(res)
-plt.show()
+chapter.glue_figure("probe-paper", chapter.figure_paper_heatmaps(res))
+
+# %% [markdown]
+# ```{glue:figure} probe-paper
+# :name: fig-probe-paper
+# :alt: Heatmaps, one per model and concept set: cosine between each concept's direction and each concept's probe, 27 by 27, with concept names.
+#
+# Figure 3 as the authors compute it (paper mode): $\cos(a_i, w_j)$ between each concept's
+# direction (rows) and each concept's probe (columns), both from all pairs, one heatmap per model
+# and concept set, on a $-1$ to $1$ colour scale.
+# ```
 
 # %% [markdown]
 # ## Why the diagonal is close to 1 in paper mode
@@ -147,8 +155,17 @@ table
 chapter.table_reliability(res)
 
 # %%
-chapter.figure_c_sweep(table)
-plt.show()
+chapter.glue_figure("probe-c-sweep", chapter.figure_c_sweep(table))
+
+# %% [markdown]
+# ```{glue:figure} probe-c-sweep
+# :name: fig-probe-c-sweep
+# :alt: Line plots against C, one panel per model and set: mean diagonal and off-diagonal of the held-out matrix, the permuted-label null and the split-half ceiling.
+#
+# The rigorous mode across regularisation: mean diagonal and mean $|$off-diagonal$|$ of the
+# held-out matrix against $C$ (error bars: one standard deviation over seeds), with the
+# permuted-label null and the split-half reliability that bounds the diagonal.
+# ```
 
 # %% [markdown]
 # The seed-mean held-out matrices at the largest C of the sweep. Rows are directions from
@@ -156,8 +173,16 @@ plt.show()
 # above use the same colour scale, −1 to 1.
 
 # %%
-fig = chapter.figure_rigorous_heatmaps(res, cfg)
-plt.show()
+chapter.glue_figure("probe-rigorous", chapter.figure_rigorous_heatmaps(res, cfg))
+
+# %% [markdown]
+# ```{glue:figure} probe-rigorous
+# :name: fig-probe-rigorous
+# :alt: Heatmaps, one per model and concept set: held-out cosine between concept directions and probes, 27 by 27, with concept names.
+#
+# The held-out matrix at the largest $C$: rows are directions $a_i$ from held-out pairs, columns
+# probes $w_j$ fitted on training pairs, seed means, on the same colour scale as the paper mode.
+# ```
 
 # %% [markdown]
 # ## Summary

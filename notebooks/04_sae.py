@@ -196,9 +196,20 @@ chapter.table_summary(res.main).round(3)
 chapter.table_chance(res)
 
 # %%
-import matplotlib.pyplot as plt
-fig = chapter.figure_chance(res)
-plt.show()
+chapter.glue_figure("sae-chance", chapter.figure_chance(res))
+
+# %% [markdown]
+# ```{glue:figure} sae-chance
+# :name: fig-sae-chance
+# :alt: Five stacked horizontal bar charts: mean assigned correlation of each trained variant and each control, one chart per reading of the metric.
+#
+# Does any variant beat chance? The mean assigned correlation over concepts of every trained
+# variant (blue) and every control (grey: untrained copies, random features, the model's own
+# dimensions, the probe-logit ceiling), in each reading of the metric; bars are means over seeds,
+# whiskers one standard deviation.
+# ```
+
+# %%
 numbers = chapter.glue_numbers(res)
 
 # %% [markdown]
@@ -288,16 +299,31 @@ chapter.table_summary(res.main + res.matched).round(3)
 # ## Reconstruction over training (Figure 6) and at the end (Figure 4b)
 
 # %%
-chapter.figure_curves(res.main, ("pairs_mse", "val_mse", "val_l0"),
-                      lambda r: chapter.VARIANT_LABELS[r.variant],
-                      "Figure 6: validation MSE over steps (left: the paper's word-pair inputs); "
-                      "bands: one sd over seeds")
-plt.show()
+chapter.glue_figure("sae-figure-6", chapter.figure_curves(
+    res.main, ("pairs_mse", "val_mse", "val_l0"), lambda r: chapter.VARIANT_LABELS[r.variant], ""))
+
+# %% [markdown]
+# ```{glue:figure} sae-figure-6
+# :name: fig-sae-figure-6
+# :alt: Three stacked line plots against training step: MSE on word-pair inputs, MSE on held-out tokens and L0, one line per variant.
+#
+# Figure 6, reproduced: reconstruction error on the paper's word-pair inputs (top) and on held-out
+# corpus tokens (middle), and active features per token (bottom), over training; one line per
+# variant, mean over seeds, band one standard deviation.
+# ```
 
 # %%
-chapter.figure_final_mse(res)
-plt.title("Figure 4b: final reconstruction error per variant")
-plt.show()
+chapter.glue_figure("sae-figure-4b", chapter.figure_final_mse(res))
+
+# %% [markdown]
+# ```{glue:figure} sae-figure-4b
+# :name: fig-sae-figure-4b
+# :alt: Bar chart: final MSE on word-pair inputs per variant, at its own L0 and at matched k.
+#
+# Figure 4b, reproduced: final reconstruction error on the word-pair inputs per variant (first
+# seed), at each variant's own sparsity and, for top-k and batch-top-k, retrained at the structured
+# SAE's L0.
+# ```
 
 # %% [markdown]
 # ## The low-rank weight (Figure 7)
@@ -319,11 +345,22 @@ plt.show()
 #   $\lambda_t$), so that the two readings differ only in where the nuclear norm acts.
 
 # %%
-chapter.figure_curves(res.ablation, ("val_mse", "mean_pcc", "coverage"),
-                      lambda r: (f"{chapter.VARIANT_LABELS[r.variant]}, alpha = {r.alpha:g}"
-                                 if r.alpha else "p-annealing (alpha = 0)"),
-                      "Figure 7: alpha ablation, both readings; bands: one sd over seeds")
-plt.show()
+chapter.glue_figure("sae-figure-7", chapter.figure_curves(
+    res.ablation, ("val_mse", "mean_pcc", "coverage"),
+    lambda r: (f"{chapter.VARIANT_LABELS[r.variant]}, alpha = {r.alpha:g}" if r.alpha
+               else "p-annealing (alpha = 0)"), ""))
+
+# %% [markdown]
+# ```{glue:figure} sae-figure-7
+# :name: fig-sae-figure-7
+# :alt: Three stacked line plots against training step: held-out MSE, mean PCC and coverage, one line per alpha and reading.
+#
+# Figure 7, reproduced: the low-rank weight $\alpha$ of the structured SAE, both readings, over
+# training: held-out reconstruction error (top), the paper's mean PCC (middle) and coverage
+# (bottom); $\alpha = 0$ is plain p-annealing; mean over seeds, band one standard deviation.
+# ```
+
+# %%
 chapter.table_summary(res.ablation).round(3)
 
 # %% [markdown]
@@ -352,8 +389,19 @@ if long is None:
     print("No summary of the long setting yet: run `ipta sae-long` (about half an hour).")
 else:
     display(chapter.table_long_settings(long))
-    fig = chapter.figure_long(long)
-    plt.show()
+chapter.glue_figure("sae-long", chapter.figure_long(long))
+
+# %% [markdown]
+# ```{glue:figure} sae-long
+# :name: fig-sae-long
+# :alt: Two stacked line plots against training tokens: each variant's mean PCC minus its untrained copy's, paper's reading and held out.
+#
+# Does the answer depend on scale? In the long setting, each variant's mean PCC minus its untrained
+# copy's against training tokens, in the paper's reading (top) and held out (bottom); zero is no
+# gain over the untrained SAE.
+# ```
+
+# %%
 long_numbers = chapter.long_numbers(long)
 
 # %% [markdown]

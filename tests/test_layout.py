@@ -11,7 +11,7 @@ from ipta.chapters import CHAPTERS, chapter_module
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ipta"
-BOOK_MACHINERY = {"runner.py", "cli.py", "chapters.py", "notebook.py"}
+BOOK_MACHINERY = {"runner.py", "cli.py", "chapters.py", "notebook.py", "figures.py"}
 
 
 def _imports(path: Path) -> set[str]:

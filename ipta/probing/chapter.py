@@ -18,6 +18,7 @@ from ipta.cache import get_or_compute
 from ipta.config import Config as BaseConfig
 from ipta.config import SEED_HIGH, ConfigError, param
 from ipta.devices import DEVICE_HELP, device_problem
+from ipta.figures import PAGE_WIDTH, glue_figure, page_style  # noqa: F401 (notebook: chapter.glue_figure)
 from ipta.notebook import glue_values, setup_for
 from ipta.lm.models import LazyModel
 from ipta.lm.concepts import (CONCEPT_NAMES, SOURCES, ConceptSet,
@@ -252,30 +253,30 @@ def table_summary(res: Result):
     return table.round({c: 3 for c in metrics})
 
 
-def figure_cos_heatmaps(matrices: dict[str, np.ndarray], names: tuple[str, ...], ncols: int = 2,
-                      vmin: float = 0.0, vmax: float = 1.0):
-    """Heatmaps of cos(a_i, w_j) laid out like Figure 3 (coolwarm, rows a_i, columns w_j)."""
+@page_style
+def figure_cos_heatmaps(matrices: dict[str, np.ndarray], names: tuple[str, ...],
+                        vmin: float = 0.0, vmax: float = 1.0):
+    """Heatmaps of cos(a_i, w_j) laid out like Figure 3 (coolwarm, rows a_i, columns w_j), one
+    per row at the page's width, so that 27 concept names stay legible."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     n = len(matrices)
-    ncols = min(ncols, n)
-    nrows = -(-n // ncols)
-    size = 3.0 + 0.22 * len(names)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    side = PAGE_WIDTH if len(names) > 10 else PAGE_WIDTH * 0.7
+    fig, axes = plt.subplots(n, 1, figsize=(side, side * n), squeeze=False)
     for ax, (title, M_KK) in zip(axes.flat, matrices.items()):
         sns.heatmap(M_KK, ax=ax, cmap="coolwarm", vmin=vmin, vmax=vmax, square=True,
-                    xticklabels=names, yticklabels=names, cbar_kws={"shrink": 0.6})
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("probe weight $w_j$")
-        ax.set_ylabel("concept direction $a_i$")
-        ax.tick_params(labelsize=6)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
+                    xticklabels=names, yticklabels=names, cbar_kws={"shrink": 0.6,
+                                                                    "label": "cosine"})
+        ax.set_title(title)
+        ax.set_xlabel("probe of concept j (w_j)")
+        ax.set_ylabel("direction of concept i (a_i)")
+        ax.tick_params(labelsize=9)
     fig.tight_layout()
     return fig
 
 
+@page_style
 def figure_paper_heatmaps(res: Result):
     """Figure 3 as the authors compute it: one heatmap per model and concept set (paper mode),
     on the same -1..1 colour scale as the rigorous mode's."""
@@ -285,6 +286,7 @@ def figure_paper_heatmaps(res: Result):
                                vmin=-1.0, vmax=1.0)
 
 
+@page_style
 def figure_rigorous_heatmaps(res: Result, cfg: Config):
     """The rigorous mode's seed-mean held-out matrices at the largest C: rows are directions
     a_i from held-out pairs, columns probes w_j fitted on training pairs (-1..1 colour scale)."""
@@ -309,6 +311,7 @@ def table_reliability(res: Result) -> "pandas.DataFrame":
     return pd.concat(frames, axis=1)
 
 
+@page_style
 def figure_c_sweep(table):
     """Mean diagonal and mean |off-diagonal| against C, per model and set, with the null."""
     import matplotlib.pyplot as plt
@@ -317,7 +320,8 @@ def figure_c_sweep(table):
     groups = list(rig.groupby(["model", "set"], sort=False))
     ncols = min(2, len(groups))
     nrows = -(-len(groups) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.5 * ncols, 3.8 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(PAGE_WIDTH, 3.6 * nrows + 1.3),
+                             sharey=True, squeeze=False)
     for ax, ((model, source), g) in zip(axes.flat, groups):
         ceiling = table[(table["model"] == model) & (table["set"] == source)
                         & table["kind"].str.startswith("ceiling")]["diag"]
@@ -333,11 +337,17 @@ def figure_c_sweep(table):
                             color=colour, label=f"{kind}: {metric}", capsize=2)
         ax.set_xscale("log")
         ax.set_xlabel("C (inverse L2 strength)")
-        ax.set_title(f"{model} · {source}", fontsize=10)
+        ax.set_title(f"{model} · {source}")
         ax.set_ylim(-0.2, 1.05)
-    axes.flat[0].set_ylabel("cosine")
-    axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
+    for ax in axes[:, 0]:
+        ax.set_ylabel("cosine")
+    for ax in list(axes.flat)[len(groups):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    labels = [lab.replace("diag", "mean diagonal").replace("offdiag_abs", "mean |off-diagonal|")
+              for lab in labels]
+    fig.tight_layout(rect=(0, 1.3 / (3.6 * nrows + 1.3), 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=2)
     return fig
 
 

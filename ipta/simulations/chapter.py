@@ -17,6 +17,7 @@ from ipta.cache import get_or_compute
 from ipta.config import Config as BaseConfig
 from ipta.config import SEED_HIGH, ConfigError, param
 from ipta.devices import DEVICE_HELP, device_problem
+from ipta.figures import PAGE_WIDTH, glue_figure, page_style  # noqa: F401 (notebook: chapter.glue_figure)
 from ipta.notebook import glue_values, setup_for
 from ipta.simulations.sweep import results_frame, run_sweep
 
@@ -175,6 +176,7 @@ def _panel(ax, df: "pandas.DataFrame", x: str, title: str) -> None:
     ax.grid(alpha=0.3)
 
 
+@page_style
 def figure_training_loss(res: Result, window: int = 50):
     """Excess training loss (loss minus its exact floor), mean over seeds, per setting, log scale.
 
@@ -189,22 +191,23 @@ def figure_training_loss(res: Result, window: int = 50):
     smooth_ST = np.stack([np.convolve(l_T, kernel, mode="valid") for l_T in loss_ST])
     excess_ST = np.maximum(smooth_ST - df.loss_floor.to_numpy()[:, None], 1e-4)
     steps = np.arange(window, loss_ST.shape[1] + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(PAGE_WIDTH, 7), sharex=True)
     for ax, (panel, x) in zip(axes, (("left", "n_observed"), ("right", "n_latents"))):
         sub = df[df.panel == panel]
         symbol = "m" if x == "n_observed" else "K"
         for value, rows in sub.groupby(x).groups.items():
             ax.plot(steps, excess_ST[rows].mean(0), label=f"{symbol} = {value}")
         ax.set_yscale("log")
-        ax.set_xlabel("Adam step")
         ax.set_title("chain (left panel)" if panel == "left" else "ER graphs (right panel)")
-        ax.legend(fontsize=8)
+        ax.set_ylabel("loss above its floor (nats)")
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("training loss minus exact floor (nats)")
+    axes[-1].set_xlabel("training step")
     fig.tight_layout()
     return fig
 
 
+@page_style
 def figure_2(res: Result):
     """Figure 2, left (chain, accuracy vs m) and right (one axes per ERk, accuracy vs K).
 
@@ -214,18 +217,29 @@ def figure_2(res: Result):
 
     df = res.runs
     graphs = sorted(df[df.panel == "right"].graph.unique())
-    fig, axes = plt.subplots(1, 1 + len(graphs), figsize=(4.2 * (1 + len(graphs)), 3.8),
-                             sharey=True, squeeze=False)
+    nrows = -(-(1 + len(graphs)) // 2)
+    spare = (1 + len(graphs)) % 2 == 1  # an empty slot takes the legend
+    extra = 0.0 if spare else 0.9
+    fig, axes = plt.subplots(nrows, 2, figsize=(PAGE_WIDTH, 3.9 * nrows + extra), sharey=True,
+                             squeeze=False)
+    axes = axes.ravel()
     left = df[df.panel == "left"]
-    _panel(axes[0, 0], left, "n_observed", f"chain of {left.n_latents.iloc[0]} latents")
-    axes[0, 0].set_xlabel("observed variables m\n(posterior concentration)")
-    axes[0, 0].set_ylabel("probe accuracy (mean over latents)")
-    for ax, g in zip(axes[0, 1:], graphs):
+    _panel(axes[0], left, "n_observed", f"chain of {left.n_latents.iloc[0]} latents")
+    axes[0].set_xlabel("observed variables m\n(posterior concentration)")
+    for ax, g in zip(axes[1:], graphs):
         sub = df[df.graph == g]
         _panel(ax, sub, "n_latents", f"{g}, m = {sub.n_observed.iloc[0] // sub.n_latents.iloc[0]}K")
         ax.set_xlabel("latent variables K\n(posterior concentration)")
-    axes[0, 0].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    for ax in axes[::2]:
+        ax.set_ylabel("probe accuracy")
+    for ax in axes[1 + len(graphs):]:
+        ax.axis("off")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, extra / (3.9 * nrows + extra), 1, 1))
+    if spare:
+        axes[-1].legend(handles, labels, loc="center")
+    else:
+        fig.legend(handles, labels, loc="lower center", ncol=2)
     return fig
 
 
@@ -292,13 +306,14 @@ def _seed_table(res: Result, cols: dict[str, str]) -> "pandas.DataFrame":
     return table.rename(columns={v: k for k, v in cols.items()})
 
 
+@page_style
 def figure_controls(res: Result):
     """Trained (solid) and untrained (dashed) accuracy against m (chain) and K (ER graphs), for
     the pooled probe and the per-position probes; bands: one sd over seeds."""
     import matplotlib.pyplot as plt
 
     runs = res.runs
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(PAGE_WIDTH, 8), sharey=True)
     for ax, (panel, x, label) in zip(axes, (("left", "n_observed", "observed variables m"),
                                             ("right", "n_latents", "latent variables K"))):
         sub = runs[runs.panel == panel]
@@ -310,12 +325,14 @@ def figure_controls(res: Result):
                 ax.fill_between(mean.index, mean - sd, mean + sd, color=f"C{i}", alpha=0.15)
         ax.set(xlabel=label, title="chain" if panel == "left" else "ER graphs (all kinds)")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("probe accuracy (mean over latents)")
-    axes[1].legend(fontsize=9, loc="lower left")
-    fig.tight_layout()
+        ax.set_ylabel("probe accuracy")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=2)
     return fig
 
 
+@page_style
 def figure_layers(res: Result):
     """Pooled probe accuracy after each block, trained (solid) and untrained (dashed), one line
     per K of the ER graphs; bands: one sd over seeds."""
@@ -323,18 +340,19 @@ def figure_layers(res: Result):
 
     runs = res.runs[res.runs.panel == "right"]
     layers = np.arange(1, n_layers(res) + 1)
-    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 5.6))
     for i, (k, sub) in enumerate(runs.groupby("n_latents")):
         for tag, style in (("trained", "-o"), ("untrained", "--s")):
             per_seed = sub.groupby("seed")[[f"{tag}_layer{l}" for l in layers]].mean()
             mean, sd = per_seed.mean().to_numpy(), per_seed.std().fillna(0).to_numpy()
             ax.plot(layers, mean, style, color=f"C{i}", label=f"K = {k}, {tag}")
             ax.fill_between(layers, mean - sd, mean + sd, color=f"C{i}", alpha=0.12)
-    ax.set(xticks=layers, xlabel="block (Linear-BatchNorm-ReLU) output",
+    ax.set(xticks=layers, xlabel="output of block (Linear-BatchNorm-ReLU)",
            ylabel="probe accuracy, pooled", title="ER graphs")
-    ax.legend(fontsize=9, ncol=1, loc="center left", bbox_to_anchor=(1.02, 0.5))
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    handles, labels = ax.get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.22, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9.5)
     return fig
 
 

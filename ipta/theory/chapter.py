@@ -17,6 +17,7 @@ import numpy as np
 from ipta.cache import get_or_compute
 from ipta.config import Config as BaseConfig
 from ipta.config import SEED_HIGH, ConfigError, param
+from ipta.figures import PAGE_WIDTH, glue_figure, page_style  # noqa: F401 (notebook: chapter.glue_figure)
 from ipta.notebook import glue_values, setup_for
 from ipta.theory.checks import FEATURES, compute_sweep, mean_abs_cosine_of_random_directions
 
@@ -213,6 +214,7 @@ def table_r2(res: Result, key: str = "r2_white_trained", weighting: str = "p(x)"
                                  "KL gap": "KL to optimum"})
 
 
+@page_style
 def figure_r2(res: Result, key: str = "r2_white"):
     """A held-out score against the expected invertibility error: rows are the two weightings,
     columns the token noises; solid markers for the trained f, open ones for the exact
@@ -222,7 +224,7 @@ def figure_r2(res: Result, key: str = "r2_white"):
     a = res.arrays
     noises = np.unique(a["token_noise"])[::-1]
     weightings = res.meta["weightings"]
-    fig, axes = plt.subplots(len(weightings), len(noises), figsize=(5.5 * len(noises), 7.2),
+    fig, axes = plt.subplots(len(weightings), len(noises), figsize=(PAGE_WIDTH, 7.8),
                              sharex=True, sharey=True, squeeze=False)
     label = "whitened held-out R²" if key == "r2_white" else "summed held-out R²"
     for w, wt in enumerate(weightings):
@@ -234,37 +236,39 @@ def figure_r2(res: Result, key: str = "r2_white"):
                            label=f"{FEATURE_LABELS[f]} (trained)")
                 ax.scatter(a["eps"][sel], a[f"{key}_exact"][sel, w, i], facecolor="none",
                            edgecolor=c, s=34, label=f"{FEATURE_LABELS[f]} (exact optimum)")
-            ax.set(xscale="log", title=f"{wt} weighting, token noise {t:g}", ylim=(-0.5, 1.02))
+            ax.set(xscale="log", title=f"{wt} weights, token noise {t:g}", ylim=(-0.5, 1.02))
             ax.axhline(1, color="grey", lw=0.5)
         axes[w, 0].set_ylabel(label)
     for ax in axes[-1]:
-        ax.set_xlabel("expected invertibility error E[eps(x)]")
+        ax.set_xlabel("invertibility error E[eps(x)]")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=10)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=2)
     return fig
 
 
+@page_style
 def figure_ess(res: Result):
     """Effective sample size of the p(x)-weighted fitted half against E[eps], with the number
     of contexts (the uniform weighting's) and the coefficients per output for scale."""
     import matplotlib.pyplot as plt
 
     a = res.arrays
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4))
     for t in np.unique(a["token_noise"])[::-1]:
         sel = a["token_noise"] == t
         ax.scatter(a["eps"][sel], a["ess_train"][sel], s=18, label=f"p(x), token noise {t:g}")
     ax.axhline(a["n_train"].mean(), color="grey", ls="--", label="uniform (contexts fitted)")
     ax.axhline(res.meta["n_configs"] + 1, color="black", ls=":",
                label="coefficients per output (|Z| + 1)")
-    ax.set(xscale="log", yscale="log", xlabel="expected invertibility error E[eps(x)]",
+    ax.set(xscale="log", yscale="log", xlabel="invertibility error E[eps(x)]",
            ylabel="effective sample size")
-    ax.legend(fontsize=8)
+    ax.legend()
     fig.tight_layout()
     return fig
 
 
+@page_style
 def figure_context_residuals(res: Result, token_noise: float | None = None):
     """The pointwise reading: each context's residual under the best affine map (uniform
     weights, all contexts) against its own eps(x), one panel per u, every setting of one token
@@ -275,7 +279,8 @@ def figure_context_residuals(res: Result, token_noise: float | None = None):
     a = res.arrays
     t = a["token_noise"].min() if token_noise is None else token_noise
     rows = np.flatnonzero(a["token_noise"] == t)
-    fig, axes = plt.subplots(1, len(FEATURES), figsize=(13, 4.2), sharey=True)
+    fig, axes = plt.subplots(len(FEATURES), 1, figsize=(PAGE_WIDTH - 0.4, 3 * len(FEATURES)),
+                             sharex=True, sharey=True)
     norm = LogNorm(a["eps"][rows].min(), a["eps"][rows].max())
     for i, (ax, f) in enumerate(zip(axes, FEATURES)):
         for r in rows:
@@ -283,50 +288,54 @@ def figure_context_residuals(res: Result, token_noise: float | None = None):
                                 alpha=0.4, c=np.full(a["eps_X"].shape[1], a["eps"][r]),
                                 cmap="viridis", norm=norm, rasterized=True)
         ax.set(xscale="log", title=f"u = {FEATURE_LABELS[f]}", ylim=(0, None),
-               xlabel="the context's own eps(x)")
-    axes[0].set_ylabel("residual ‖f − A u − b‖ / RMS spread of f")
-    fig.colorbar(points, ax=axes, label="setting's E[eps(x)]")
-    fig.suptitle(f"token noise {t:g}: one dot per context and setting "
-                 "(eps(x) below 1e-6 drawn at 1e-6)", y=1.0)
+               ylabel="residual / spread of f")
+    axes[-1].set_xlabel("the context's own eps(x) (below 1e-6 drawn at 1e-6)")
+    fig.colorbar(points, ax=axes, label="the setting's E[eps(x)]")
+    fig.suptitle(f"token noise {t:g}: one dot per context and setting", y=0.995)
     return fig
 
 
+@page_style
 def figure_diversity(res: Result):
     """Rank and condition number of the two diversity matrices along the knob."""
     import matplotlib.pyplot as plt
 
     arrays, n_configs = res.arrays, res.meta["n_configs"]
-    fig, (ax_r, ax_c) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax_r, ax_c) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.6))
     for name, marker in (("token", "s"), ("context", "o")):
         ax_r.scatter(arrays["eps"], arrays[f"{name}_rank"], marker=marker, label=name)
         ax_c.scatter(arrays["eps"], arrays[f"{name}_cond"], marker=marker, label=name)
     ax_r.axhline(n_configs, color="grey", ls="--", label="|Z| (needed)")
-    ax_r.set(xscale="log", xlabel="E[eps(x)]", ylabel="numerical rank")
-    ax_c.set(xscale="log", yscale="log", xlabel="E[eps(x)]", ylabel="condition number")
-    ax_r.legend(fontsize=8)
+    ax_r.set(xscale="log", xlabel="invertibility error E[eps(x)]", ylabel="numerical rank")
+    ax_c.set(xscale="log", yscale="log", xlabel="invertibility error E[eps(x)]",
+             ylabel="condition number")
+    ax_r.legend()
     fig.tight_layout()
     return fig
 
 
+@page_style
 def figure_cosines(res: Result, settings: dict[str, np.ndarray]):
     """Histograms of pair-difference cosines, same concept vs different concepts, for a few
     settings (each a boolean mask over the sweep's rows)."""
     import matplotlib.pyplot as plt
 
     arrays = res.arrays
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.4), sharey=True)
+    fig, axes = plt.subplots(1, len(settings), figsize=(PAGE_WIDTH, 3.6), sharey=True)
     bins = np.linspace(-1, 1, 41)
     for ax, (title, mask) in zip(np.atleast_1d(axes), settings.items()):
         ax.hist(arrays["cos_cross"][mask].ravel(), bins, density=True, alpha=0.5,
                 label="different concepts")
         ax.hist(arrays["cos_same"][mask].ravel(), bins, density=True, alpha=0.5,
                 label="same concept")
-        ax.set(title=title, xlabel="cosine of f(x) - f(x') between pairs")
-    np.atleast_1d(axes)[0].legend(fontsize=8)
+        ax.set(title=title, xlabel="cosine between pair differences")
+    np.atleast_1d(axes)[0].set_ylabel("density")
+    np.atleast_1d(axes)[0].legend()
     fig.tight_layout()
     return fig
 
 
+@page_style
 def figure_probe_heatmaps(res: Result, rows: dict[str, int]):
     """cos(concept direction a_k, probe w_j) for chosen sweep rows: both directions from the
     theorem's fitted A and from mean pair differences (the paper's Figure 3 recipe)."""
@@ -334,26 +343,28 @@ def figure_probe_heatmaps(res: Result, rows: dict[str, int]):
     import seaborn as sns
 
     arrays = res.arrays
-    fig, axes = plt.subplots(2, len(rows), figsize=(3.4 * len(rows), 6.2), squeeze=False)
+    fig, axes = plt.subplots(2, len(rows), figsize=(min(PAGE_WIDTH, 3.8 * len(rows)), 7.4),
+                             squeeze=False)
     for j, (title, r) in enumerate(rows.items()):
         for i, (key, label) in enumerate((("probe_vs_A", "A B_k (theorem)"),
                                           ("probe_vs_pairs", "mean pair difference"))):
             sns.heatmap(arrays[key][r], vmin=-1, vmax=1, cmap="coolwarm", annot=True,
-                        fmt=".2f", cbar=False, ax=axes[i, j], annot_kws={"size": 8})
+                        fmt=".2f", cbar=False, ax=axes[i, j], annot_kws={"size": 10})
             axes[i, j].set(title=f"{title}\nrows: {label}" if i == 0 else f"rows: {label}",
-                           xlabel="probe w_j", ylabel="direction a_k")
+                           xlabel="probe of concept j", ylabel="direction of concept k")
     fig.tight_layout()
     return fig
 
 
+@page_style
 def figure_kl_curve(res: Result):
     """Mean KL(p || q) over all settings against the optimisation step."""
     import matplotlib.pyplot as plt
 
-    fig = plt.figure(figsize=(5, 3))
+    fig = plt.figure(figsize=(PAGE_WIDTH, 3.4))
     plt.semilogy(res.arrays["kl_curve"])
-    plt.xlabel("step")
-    plt.ylabel("mean KL(p || q), all settings")
+    plt.xlabel("training step")
+    plt.ylabel("mean KL(p ‖ q), nats")
     return fig
 
 
