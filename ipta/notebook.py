@@ -57,6 +57,9 @@ def setup(config_cls: type[Config], profile: str = "default",
     ``namespace`` is the notebook's ``globals()``: each of the chapter's parameters that its
     ``parameters`` cell (or papermill's injected cell) set to something other than ``None``
     is taken, on top of ``params``."""
+    from ipta.progress import silence_notebook_bars
+
+    silence_notebook_bars()
     values = dict(params or {})
     if namespace is not None:
         values.update(given_parameters(config_cls, namespace))

@@ -36,6 +36,21 @@ def bar(iterable: Any = None, *, disable: bool = False, **kwargs: Any) -> Any:
     return tqdm(iterable, **kwargs)
 
 
+def silence_notebook_bars() -> None:
+    """When bars are off (``IPTA_PROGRESS=0``), make ``tqdm.auto`` the plain, disabled-by-
+    ``TQDM_DISABLE`` bar for every library imported from here on: where ipywidgets is
+    installed, ``tqdm.auto`` would otherwise draw a Jupyter widget, which ignores
+    ``TQDM_DISABLE`` (transformers' GGUF conversion uses one) and would reach the page."""
+    if wanted():
+        return
+    import tqdm.auto
+    import tqdm.autonotebook
+    import tqdm.std
+
+    for module in (tqdm.auto, tqdm.autonotebook):
+        module.tqdm, module.trange = tqdm.std.tqdm, tqdm.std.trange
+
+
 # --------------------------------------------------------------- a notebook on the terminal
 def _code_cells(nb: dict) -> list[dict]:
     """The source's code cells (papermill's injected parameters left out)."""

@@ -48,6 +48,9 @@ def hide_default_parameters(nb: Any) -> Any:
     return nb
 
 
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
 def drop_progress_output(nb: Any) -> Any:
     """Remove stderr lines that are progress-bar redraws or tqdm's widget warning; keep the rest.
     The number removed goes to ``nb.metadata["ipta"]["progress_lines_dropped"]``."""
@@ -55,6 +58,10 @@ def drop_progress_output(nb: Any) -> Any:
     for cell in nb.cells:
         kept = []
         for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if WIDGET in data and _PROGRESS_LINE.search("".join(data.get("text/plain", ""))):
+                dropped += 1  # a progress bar drawn as a Jupyter widget (ipywidgets installed)
+                continue
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
                 lines = [ln.rsplit("\r", 1)[-1] for ln in out.get("text", "").split("\n")]
                 progress = [ln for ln in lines if _PROGRESS_LINE.search(ln)]
@@ -67,6 +74,8 @@ def drop_progress_output(nb: Any) -> Any:
         if cell.cell_type == "code":
             cell["outputs"] = kept
     nb.metadata.setdefault("ipta", {})["progress_lines_dropped"] = dropped
+    if not any(WIDGET in o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])):
+        nb.metadata.pop("widgets", None)  # the state of bars no longer shown
     return nb
 FAILED_DIR = Path("_build") / "failed"
 
@@ -160,6 +169,7 @@ def _failing_cell(nb: Any) -> tuple[int, str, str]:
 
 
 KERNEL_ENVIRONMENT = {"IPTA_PROGRESS": "0", "TQDM_DISABLE": "1",
+                      "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers' bars follow it
                       "PYTHONWARNINGS": "ignore:IProgress not found"}
 """Set for the kernels ``ipta run`` starts: no progress bar, ours or a library's, can reach a
 page (the terminal gets :class:`ipta.progress.NotebookProgress` instead), nor tqdm's warning,

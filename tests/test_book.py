@@ -54,6 +54,8 @@ def test_every_notebook_ran_in_the_smoke_profile_without_an_error_output(smoke_b
         # A cold cache, and the kernel itself drew no bar (not one filtered out afterwards).
         assert nb["metadata"]["ipta"]["progress_lines_dropped"] == 0, chapter
         assert "Kernel is running over TCP" not in streams
+        widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+        assert not widgets, f"{chapter} shows Jupyter widgets (they load scripts from a CDN)"
 
 
 def test_every_page_of_the_table_of_contents_was_built(smoke_book):
@@ -77,7 +79,7 @@ def browser(tmp_path_factory):
     opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1280,1600", f"--user-data-dir={tmp_path_factory.mktemp('chrome')}"):
+                "--window-size=1400,1600", f"--user-data-dir={tmp_path_factory.mktemp('chrome')}"):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     try:
@@ -133,6 +135,16 @@ def test_each_chapter_shows_its_figures_and_math(browser, site, smoke_book, chap
         "return Array.from(document.querySelectorAll('main img'))"
         ".map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
     assert images, f"{chapter} shows no figure"
+    uncaptioned = browser.execute_script(  # every figure numbered, captioned, with alt text
+        "return Array.from(document.querySelectorAll('main img')).filter(i => "
+        "!i.closest('figure') || !i.closest('figure').querySelector('figcaption .caption-number')"
+        " || !(i.getAttribute('alt') || '').trim()).map(i => i.getAttribute('src'))")
+    assert not uncaptioned, f"{chapter}: figures without a number, caption or alt text: {uncaptioned}"
+    too_wide = browser.execute_script(  # drawn for the column: not shrunk to fit it
+        "return Array.from(document.querySelectorAll('main img'))"
+        ".filter(i => i.naturalWidth > 1.1 * i.getBoundingClientRect().width)"
+        ".map(i => [i.getAttribute('src'), i.naturalWidth])")
+    assert not too_wide, f"{chapter}: figures shrunk to fit the page: {too_wide}"
     first_cells = browser.execute_script(  # textContent: the table is folded (collapsed)
         "return Array.from(document.querySelectorAll('main details table td:first-child'))"
         ".map(td => td.textContent)")

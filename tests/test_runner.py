@@ -183,3 +183,17 @@ def test_a_killed_runs_temporary_notebook_is_removed_by_the_next_run(project):
     stale.write_text("{}")
     runner.run_chapters(["99_fixture"], project, "smoke", {})
     assert not stale.exists()
+
+
+def test_a_progress_bar_drawn_as_a_widget_is_dropped_and_counted():
+    import nbformat
+
+    bar = nbformat.v4.new_output("display_data", data={
+        runner.WIDGET: {"model_id": "x", "version_major": 2, "version_minor": 0},
+        "text/plain": "Loading weights:   0%|          | 0/272 [00:00<?, ?it/s]"})
+    table = nbformat.v4.new_output("display_data", data={"text/plain": "a table"})
+    cell = nbformat.v4.new_code_cell("x", outputs=[bar, table])
+    nb = nbformat.v4.new_notebook(cells=[cell], metadata={"widgets": {"state": {}}})
+    runner.drop_progress_output(nb)
+    assert cell.outputs == [table] and "widgets" not in nb.metadata
+    assert nb.metadata["ipta"]["progress_lines_dropped"] == 1
