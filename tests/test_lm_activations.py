@@ -60,6 +60,33 @@ def test_hidden_states_equal_the_full_forward_with_output_hidden_states():
         torch.testing.assert_close(hidden_states(model, ids, mask, layer), full[layer])
 
 
+@pytest.mark.parametrize("arch", ["llama", "gpt_neox"])
+def test_an_early_layer_is_read_without_running_the_layers_after_it(arch):
+    """Every hidden_states index equals the full forward's, and for all but the last the
+    decoder layers past it never run."""
+    from ipta.lm.activations import _decoder_layers
+
+    model, tok = tiny_model(arch), tiny_tokenizer(add_bos=arch == "llama")
+    ids, mask, pos = pad_batch(tok(WORDS[:4])["input_ids"], 0, "right")
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=mask, position_ids=pos,
+                     output_hidden_states=True).hidden_states
+    layers = _decoder_layers(model.base_model)
+    assert layers is not None and len(layers) == len(full) - 1
+    for index in range(len(full)):
+        ran = []
+        hooks = [m.register_forward_hook(lambda *_a, i=i: ran.append(i))
+                 for i, m in enumerate(layers)]
+        try:
+            got = hidden_states(model, ids, mask, index, pos)
+        finally:
+            for h in hooks:
+                h.remove()
+        torch.testing.assert_close(got, full[index])
+        assert ran == list(range(min(index, len(layers)) if index < len(full) - 1
+                                 else len(layers))), (index, ran)
+
+
 def test_out_of_range_layer_names_the_valid_range():
     model, tok = tiny_model("llama", layers=2), tiny_tokenizer(add_bos=True)
     with pytest.raises(ValueError, match="-3..2"):

@@ -37,21 +37,59 @@ def check_layer(model: Any, layer: int) -> int:
     return layer % n
 
 
+class _Reached(Exception):
+    """Raised by a hook to end a forward pass once the asked-for hidden state exists."""
+
+    def __init__(self, states: Any):
+        super().__init__()
+        self.states = states
+
+
+def _decoder_layers(body: Any) -> Any:
+    """The base model's list of decoder layers (``layers`` for Llama, Gemma and GPT-NeoX, ``h``
+    for GPT-2), found as its module list of ``num_hidden_layers`` blocks; None if not found."""
+    import torch
+
+    n = body.config.get_text_config().num_hidden_layers
+    for name in ("layers", "h"):
+        found = getattr(body, name, None)
+        if isinstance(found, torch.nn.ModuleList) and len(found) == n:
+            return found
+    lists = [m for m in body.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n]
+    return lists[0] if len(lists) == 1 else None
+
+
 def hidden_states(model: Any, input_ids_BL: Any, attention_mask_BL: Any, layer: int = -1,
                   position_ids_BL: Any | None = None) -> Any:
     """``output.hidden_states[layer]`` of a forward pass, shape [B, L, D].
 
     Runs the model's base (no unembedding: the logits are never needed here, and for a
     262k-word vocabulary they would cost more than the whole transformer), which returns the same
-    hidden states as the full causal-LM forward with ``output_hidden_states=True``.
+    hidden states as the full causal-LM forward with ``output_hidden_states=True``. For any layer
+    but the last, the pass also stops where that state exists: ``hidden_states[i]`` is the input
+    of decoder layer ``i``, read by a hook there, and the layers after it never run.
     """
     import torch
 
     index = check_layer(model, layer)
     body = getattr(model, "base_model", model)
-    with torch.inference_mode():
-        out = body(input_ids=input_ids_BL, attention_mask=attention_mask_BL,
-                   position_ids=position_ids_BL, output_hidden_states=True, use_cache=False)
+    layers = _decoder_layers(body) if index < _n_hidden_states(model) - 1 else None
+    handle = None
+    if layers is not None:
+        def stop(_module: Any, args: tuple, kwargs: dict) -> None:
+            states = args[0] if args else kwargs["hidden_states"]
+            raise _Reached(states)
+
+        handle = layers[index].register_forward_pre_hook(stop, with_kwargs=True)
+    try:
+        with torch.inference_mode():
+            out = body(input_ids=input_ids_BL, attention_mask=attention_mask_BL,
+                       position_ids=position_ids_BL, output_hidden_states=True, use_cache=False)
+    except _Reached as reached:
+        return reached.states
+    finally:
+        if handle is not None:
+            handle.remove()
     return out.hidden_states[index]
 
 
