@@ -58,6 +58,7 @@ rigorous_max_iter: int = None  # lbfgs iterations of the rigorous-mode probes: e
 device: str = None  # device for the forward passes: one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' [str]
 dtype: str = None  # model dtype ('auto': float32 on a CPU, bfloat16 on a GPU that has it; the authors used float32) [one of 'auto', 'float32', 'bfloat16', 'float16']
 batch_size: int = None  # words per forward pass [int ≥ 1 ≤ 4,096 (more with allow_huge)]
+device_map: str = None  # spread each model with accelerate: 'auto' fills the GPUs in turn, then the CPU (for models larger than one device); None keeps it on `device` [one of None, 'auto']
 allow_huge: bool = None  # lift the soft upper bounds ('more with allow_huge') on sizes and counts, for a run that really is that large [bool]
 
 # %%

@@ -63,3 +63,28 @@ def test_a_lazy_model_loads_on_first_call_and_then_returns_the_same_objects(monk
     assert not lazy.is_loaded and calls == []
     first = lazy()
     assert lazy() is first and len(calls) == 1
+
+
+def test_a_model_spread_over_devices_gives_the_same_representations(tmp_path, monkeypatch):
+    """A forced device map on the CPU (one decoder layer offloaded to disk, as accelerate does
+    for a model larger than its devices) loads, and every layer's word representations equal
+    those of the model in one piece, the early-stopping inner layers included."""
+    import numpy as np
+
+    from ipta.lm.activations import word_representations
+    from ipta.lm.models import load_model
+
+    monkeypatch.setenv("IPTA_CACHE_DIR", str(tmp_path / "cache"))
+    whole = tiny_model("llama", seed=0)
+    whole.save_pretrained(tmp_path / "m")
+    tiny_tokenizer(add_bos=True).save_pretrained(tmp_path / "m")
+    spread = {"model.embed_tokens": "cpu", "model.layers.0": "cpu", "model.layers.1": "disk",
+              "model.norm": "cpu", "model.rotary_emb": "cpu", "lm_head": "cpu"}
+    model, tok = load_model(str(tmp_path / "m"), device="cpu", device_map=spread)
+    assert model.hf_device_map["model.layers.1"] == "disk"
+    words = ["a", "cat", "horses", "Paris", "quickly"]
+    for layer in (-1, 0, 1, 2):
+        np.testing.assert_array_equal(
+            word_representations(model, tok, words, layer=layer, batch_size=2, progress=False),
+            word_representations(whole.eval(), tok, words, layer=layer, batch_size=2,
+                                 progress=False))

@@ -196,12 +196,14 @@ def _too_big_for_one_gpu(source: str, revision: str | None, dtype: Any, device: 
 
 
 def load_model(name: str = DEFAULT_MODEL, *, revision: str | None = None, device: str = "auto",
-               dtype: str = "auto") -> tuple[Any, Any]:
+               dtype: str = "auto", device_map: str | dict | None = None) -> tuple[Any, Any]:
     """Load ``(model, tokenizer)`` for a causal LM, in eval mode, on the picked device.
 
     ``name`` is an embedded short name (:data:`EMBEDDED_MODELS`), a local folder or a Hugging
-    Face id; ``revision`` pins a hub commit. When a CUDA model is larger than one GPU and more
-    are present, it is spread with ``device_map="auto"``.
+    Face id; ``revision`` pins a hub commit. ``device_map`` spreads the model with accelerate:
+    ``"auto"`` fills the GPUs in turn and offloads what is left to the CPU, a dict places each
+    module by name; ``None`` keeps the model on one device, except that a CUDA model larger than
+    one GPU is spread with ``"auto"`` when more GPUs are present.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -216,9 +218,14 @@ def load_model(name: str = DEFAULT_MODEL, *, revision: str | None = None, device
     rev = None if name in EMBEDDED_MODELS else revision
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, revision=rev)
-        if _too_big_for_one_gpu(source, rev, torch_dtype, dev):
+        if device_map is not None or _too_big_for_one_gpu(source, rev, torch_dtype, dev):
+            from ipta.cache import cache_root
+
+            # What fits nowhere else is offloaded to disk, in the cache (never in the checkout).
+            offload = cache_root() / "offload" / hashlib.sha256(source.encode()).hexdigest()[:16]
             model = AutoModelForCausalLM.from_pretrained(source, revision=rev, dtype=torch_dtype,
-                                                         device_map="auto")
+                                                         device_map=device_map or "auto",
+                                                         offload_folder=str(offload))
         else:
             model = AutoModelForCausalLM.from_pretrained(source, revision=rev, dtype=torch_dtype)
             model.to(dev)
@@ -236,9 +243,10 @@ class LazyModel:
     model once, and a warm run (every extraction cached) does not load it at all."""
 
     def __init__(self, name: str, *, revision: str | None = None, device: str = "auto",
-                 dtype: str = "auto"):
+                 dtype: str = "auto", device_map: str | dict | None = None):
         self.name = name
-        self._kwargs = {"revision": revision, "device": device, "dtype": dtype}
+        self._kwargs = {"revision": revision, "device": device, "dtype": dtype,
+                        "device_map": device_map}
         self._loaded: tuple[Any, Any] | None = None
 
     def __call__(self) -> tuple[Any, Any]:

@@ -70,6 +70,10 @@ class Config(BaseConfig):
         "authors used float32)")
     batch_size: int = param(64, "words per forward pass", low=1, limit=4096,
                             affects_results=False)
+    device_map: str | None = param(None, "spread each model with accelerate: 'auto' fills the "
+                                   "GPUs in turn, then the CPU (for models larger than one "
+                                   "device); None keeps it on `device`", choices=(None, "auto"),
+                                   affects_results=False)
 
     PROFILES = {
         "smoke": {"models": ("tiny:llama",), "concept_sources": ("embedded",),
@@ -204,7 +208,8 @@ def run(cfg: Config, throughput: bool = True, progress: bool = True) -> Result:
         res.names[source] = concept_set.names
         res.reports[source] = concept_set.report()
     for model in cfg.models:
-        loader = LazyModel(model, revision=cfg.revision, device=cfg.device, dtype=cfg.dtype)
+        loader = LazyModel(model, revision=cfg.revision, device=cfg.device, dtype=cfg.dtype,
+                           device_map=cfg.device_map)
         for source, concept_set in sets.items():
             reps = pair_representations(concept_set, model, cfg, loaded=loader,
                                         progress=progress)
