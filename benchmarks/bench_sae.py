@@ -156,13 +156,16 @@ def main() -> None:
                 print("dictionary_learning run failed:", run.stderr[-2000:])
     else:
         print(f"no peer environment at {a.peer_python}: dictionary_learning skipped")
-    print(f"{'variant':11s} {'ours act/s':>11s} {'GFLOP/s':>8s} {'theirs act/s':>13s} "
+    peak = matmul_peak(a.D, a.F, a.B, a.device)
+    print(f"plain matmul peak on this device (fp32, [B, D] @ [D, F]): {peak:.1f} GFLOP/s")
+    print(f"{'variant':11s} {'ours act/s':>11s} {'GFLOP/s':>8s} {'of peak':>8s} {'theirs act/s':>13s} "
           f"{'ours/theirs':>11s} {'MSE ours':>9s} {'MSE theirs':>10s} {'L0 ours':>8s} "
           f"{'L0 theirs':>9s}")
     for v, r in mine.items():
         t = peer.get(v, {})
         ratio = r["acts_per_s"] / t["acts_per_s"] if t else float("nan")
-        print(f"{v:11s} {r['acts_per_s']:11.0f} {flops_per_step * r['acts_per_s'] / a.B / 1e9:8.1f} "
+        gflops = flops_per_step * r['acts_per_s'] / a.B / 1e9
+        print(f"{v:11s} {r['acts_per_s']:11.0f} {gflops:8.1f} {gflops / peak:8.0%} "
               f"{t.get('acts_per_s', float('nan')):13.0f} {ratio:11.2f} {r['mse']:9.4g} "
               f"{t.get('mse', float('nan')):10.4g} {r['l0']:8.1f} {t.get('l0', float('nan')):9.1f}")
     if "structured" in mine and "panneal" in mine:
@@ -171,6 +174,23 @@ def main() -> None:
     if a.device == "cuda":
         print("bf16 peak fraction: divide GFLOP/s by the GPU's dense bf16 peak "
               "(these runs are fp32)")
+
+
+def matmul_peak(D: int, F: int, B: int, device: str, repeats: int = 20) -> float:
+    """GFLOP/s of a plain fp32 matmul of the SAE's own shape ([B, D] @ [D, F]), best of
+    ``repeats``: the hardware limit these training steps are measured against."""
+    x = torch.randn(B, D, device=device)
+    w = torch.randn(D, F, device=device)
+    best = float("inf")
+    for _ in range(repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        x @ w
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * B * D * F / best / 1e9
 
 
 if __name__ == "__main__":
