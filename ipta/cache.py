@@ -308,6 +308,54 @@ def get_or_build_dir(kind: str, spec: Mapping[str, Any], build: Callable[[Path],
     return final
 
 
+def distributed_world() -> tuple[int, int]:
+    """(rank, world size) of the ``torch.distributed`` process group, (0, 1) outside one."""
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return 0, 1
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def get_or_build_dir_collective(kind: str, spec: Mapping[str, Any],
+                                build: Callable[[Path], None], *, code: Sequence[str]) -> Path:
+    """:func:`get_or_build_dir` for a build every rank of a ``torch.distributed`` group takes
+    part in (e.g. sharded activation extraction under torchrun): rank 0 checks the entry and
+    tells the others; if it must be built, all ranks call ``build(tmp)`` on the same temporary
+    folder, and rank 0 writes ``cfg.json`` and the manifest and renames it into place."""
+    import torch.distributed as dist
+
+    rank, _ = distributed_world()
+    final = entry_dir(kind, spec, code)
+    tmp = final.parent / f".{final.name}.tmp-ranks"
+    decision: list[Any] = [None]
+    if rank == 0:
+        usable, problem = _sound(final)
+        if not usable:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            with entry_lock(final):
+                if problem is not None:
+                    move_aside(final, problem)
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir()
+        decision = [usable]
+    dist.broadcast_object_list(decision, src=0)
+    if decision[0]:
+        return final
+    build(tmp)
+    dist.barrier()
+    if rank == 0:
+        with entry_lock(final):
+            (tmp / "cfg.json").write_text(json.dumps({"kind": kind, "spec": _canonical(spec)},
+                                                     indent=1, sort_keys=True))
+            write_manifest(tmp)
+            os.rename(tmp, final)
+    dist.barrier()
+    return final
+
+
 def get_or_compute(kind: str, spec: Mapping[str, Any],
                    compute: Callable[[], tuple[Mapping[str, np.ndarray], Mapping[str, Any]]],
                    *, code: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -8,6 +8,7 @@
     ipta cache verify [--move] | ipta cache clean [--checkpoint-days D]
     ipta notebooks [--check]
     ipta student OUT_DIR
+    ipta extract-activations [--profile P] [-p NAME VALUE ...]   (also under torchrun)
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     student = sub.add_parser("student", help="write student notebooks: the chapters with the "
                              "exercises' solutions replaced by stubs")
     student.add_argument("out", type=Path, metavar="OUT_DIR", help="folder to write")
+    extract = sub.add_parser("extract-activations", help="fill the SAE chapter's activation "
+                             "cache entry; under torchrun every process extracts its share")
+    extract.add_argument("--profile", default="default", choices=PROFILES)
+    extract.add_argument("-p", "--param", nargs=2, action="append", default=[],
+                         metavar=("NAME", "VALUE"), help="a parameter of the SAE chapter")
     cache = sub.add_parser("cache", help="check or tidy the cache ($IPTA_CACHE_DIR)")
     cache_sub = cache.add_subparsers(dest="cache_command", required=True)
     verify = cache_sub.add_parser("verify", help="hash every file of every entry against its "
@@ -97,6 +103,34 @@ def _cache_command(args: argparse.Namespace) -> int:
           + ("" if args.move or not damaged else "; `ipta cache verify --move` sets them aside, "
              "the next run rebuilds them"))
     return 1 if damaged else 0
+
+
+def _extract_activations(profile: str, params: dict[str, str]) -> int:
+    """The SAE chapter's activations into the cache, by every process torchrun started (each
+    on its own GPU when there are GPUs, gloo on the CPU otherwise); one process without it."""
+    import os
+
+    from ipta.sae import chapter, runs
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cfg = chapter.Config.for_profile(profile, **params)
+    if world > 1:
+        import torch
+        import torch.distributed as dist
+
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        gpu = torch.cuda.is_available() and cfg.device in ("auto", "cuda")
+        dist.init_process_group("nccl" if gpu else "gloo")
+        if gpu:
+            cfg = cfg.replace(device=f"cuda:{local}")  # not part of the cache key
+    store = runs.activations(cfg, progress=int(os.environ.get("RANK", "0")) == 0)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"[ipta] {store.n_tokens} activation rows of {cfg.model} in {store.directory}")
+    return 0
 
 
 def _sae_long(root: Path, out: Path | None, params: dict[str, str]) -> Path:
@@ -135,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "cache":
             return _cache_command(args)
+        if args.command == "extract-activations":
+            return _extract_activations(args.profile, dict(args.param))
         root = runner.project_root(args.root)
         if args.command == "export-sae":
             from ipta.sae.export import export_saelens

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ipta.cache import get_or_build_dir
+from ipta.cache import distributed_world, get_or_build_dir, get_or_build_dir_collective
 
 GENSIM_FILES = ("lee_background.cor",
                 "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
@@ -152,57 +152,90 @@ def build_activation_shards(model: Any, tokenizer: Any, texts: Iterable[str], ou
                             n_tokens: int, layer: int = -1, context_length: int = 128,
                             batch_size: int = 16, dtype: str = "float16",
                             shard_tokens: int = 1 << 16, max_windows_per_doc: int = 0,
-                            progress: bool = True) -> dict[str, Any]:
+                            progress: bool = True, rank: int = 0,
+                            world_size: int = 1) -> dict[str, Any]:
     """Write up to ``n_tokens`` activation rows as ``shard_*.npy`` + ``meta.json`` into ``out_dir``.
 
     Keeps every real token's hidden state at ``layer``; BOS/prefix and padding are skipped.
+    Batch ``i`` of windows is written as its own part file; the parts are then joined, in batch
+    order, into shards of ``shard_tokens`` rows. With ``world_size`` > 1 (inside
+    ``torch.distributed``, e.g. under torchrun) every rank calls this with the same arguments and
+    the same ``out_dir``: rank ``r`` computes the batches ``i`` with ``i % world_size == r`` (how
+    many rows each batch gives is known from its windows before any forward pass), and after a
+    barrier rank 0 joins the parts, so the store equals the one a single process writes.
     """
     import torch
-    from ipta.progress import bar
 
     from ipta.lm.activations import hidden_states, pad_batch, pad_id
+    from ipta.progress import bar
 
     if dtype not in DTYPES:
         raise ValueError(f"dtype {dtype!r} is not allowed; choose one of {', '.join(DTYPES)}")
     device = next(model.parameters()).device
     skip = len(token_prefix(tokenizer))
     windows = token_windows(tokenizer, texts, context_length, max_windows_per_doc)
-    pending: list[np.ndarray] = []
-    shards: list[int] = []
-    written = 0
+    parts = out_dir / "_parts"
+    parts.mkdir(parents=True, exist_ok=True)
     pbar = bar(total=n_tokens, desc="activations", unit="tok", disable=not progress, leave=False)
-
-    def flush(final: bool) -> None:
-        rows = np.concatenate(pending) if pending else np.zeros((0, 0), dtype)
-        pending.clear()
-        while len(rows) >= shard_tokens or (final and len(rows)):
-            np.save(out_dir / f"shard_{len(shards):05d}.npy", rows[:shard_tokens])
-            shards.append(len(rows[:shard_tokens]))
-            rows = rows[shard_tokens:]
-        if len(rows):
-            pending.append(rows)
-
-    while written < n_tokens:
+    planned, n_batches = 0, 0
+    while planned < n_tokens:
         batch = list(itertools.islice(windows, batch_size))
         if not batch:
             break
-        ids_BL, mask_BL, pos_BL = pad_batch(batch, pad_id(tokenizer), "right")
-        states_BLD = hidden_states(model, ids_BL.to(device), mask_BL.to(device), layer,
-                                   pos_BL.to(device))
-        keep_BL = mask_BL.bool() & (torch.arange(ids_BL.shape[1]) >= skip)
-        rows = states_BLD[keep_BL.to(device)].float().cpu().numpy()[:n_tokens - written]
-        pending.append(rows.astype(dtype))
-        written += len(rows)
-        pbar.update(len(rows))
-        if sum(len(p) for p in pending) >= shard_tokens:
-            flush(final=False)
-    flush(final=True)
+        rows_here = min(sum(len(w) - skip for w in batch), n_tokens - planned)
+        if n_batches % world_size == rank:
+            ids_BL, mask_BL, pos_BL = pad_batch(batch, pad_id(tokenizer), "right")
+            states_BLD = hidden_states(model, ids_BL.to(device), mask_BL.to(device), layer,
+                                       pos_BL.to(device))
+            keep_BL = mask_BL.bool() & (torch.arange(ids_BL.shape[1]) >= skip)
+            rows = states_BLD[keep_BL.to(device)].float().cpu().numpy()[:rows_here]
+            np.save(parts / f"part_{n_batches:08d}.npy", rows.astype(dtype))
+            pbar.update(len(rows))
+        planned += rows_here
+        n_batches += 1
     pbar.close()
-    meta = {"shard_rows": shards, "n_tokens": written,
-            "d_model": int(model.config.get_text_config().hidden_size),
+    d_model = int(model.config.get_text_config().hidden_size)
+    _barrier(world_size)
+    if rank == 0:
+        _join_parts(parts, out_dir, n_batches, shard_tokens, dtype, d_model, layer)
+    _barrier(world_size)
+    return json.loads((out_dir / "meta.json").read_text())
+
+
+def _barrier(world_size: int) -> None:
+    if world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _join_parts(parts: Path, out_dir: Path, n_parts: int, shard_tokens: int, dtype: str,
+                d_model: int, layer: int) -> None:
+    """Stream the parts, in order, into shards of ``shard_tokens`` rows and write the meta."""
+    import shutil
+
+    pending: list[np.ndarray] = []
+    shards: list[int] = []
+
+    def write(rows: np.ndarray) -> None:
+        np.save(out_dir / f"shard_{len(shards):05d}.npy", rows)
+        shards.append(len(rows))
+
+    held = 0
+    for i in range(n_parts):
+        rows = np.load(parts / f"part_{i:08d}.npy")
+        pending.append(rows)
+        held += len(rows)
+        while held >= shard_tokens:
+            joined = np.concatenate(pending)
+            write(joined[:shard_tokens])
+            pending, held = [joined[shard_tokens:]], len(joined) - shard_tokens
+    if held:
+        write(np.concatenate(pending))
+    shutil.rmtree(parts)
+    meta = {"shard_rows": shards, "n_tokens": int(sum(shards)), "d_model": d_model,
             "dtype": dtype, "layer": layer}
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))
-    return meta
 
 
 class ActivationStore:
@@ -276,6 +309,8 @@ def cached_activations(model_name: str, corpus: str = "gensim", *, n_tokens: int
             "context_length": context_length, "dtype": dtype, "shard_tokens": shard_tokens,
             "max_windows_per_doc": max_windows_per_doc, "model_dtype": model_dtype}
 
+    rank, world_size = distributed_world()
+
     def build(tmp: Path) -> None:
         model, tokenizer = loaded() if loaded is not None else load_model(
             model_name, revision=revision, device=device, dtype=model_dtype)
@@ -283,7 +318,10 @@ def cached_activations(model_name: str, corpus: str = "gensim", *, n_tokens: int
         build_activation_shards(model, tokenizer, corpus_texts(corpus), tmp, n_tokens=n_tokens,
                                 layer=layer, context_length=context_length,
                                 batch_size=batch_size, dtype=dtype, shard_tokens=shard_tokens,
-                                max_windows_per_doc=max_windows_per_doc, progress=progress)
+                                max_windows_per_doc=max_windows_per_doc, progress=progress,
+                                rank=rank, world_size=world_size)
 
-    return ActivationStore(get_or_build_dir("sae_activations", spec, build,
-                                            code=("ipta.lm.corpus",)), in_memory=in_memory)
+    # Under torchrun, every rank extracts its share of the windows into the same entry.
+    fill = get_or_build_dir_collective if world_size > 1 else get_or_build_dir
+    return ActivationStore(fill("sae_activations", spec, build, code=("ipta.lm.corpus",)),
+                           in_memory=in_memory)
