@@ -6,6 +6,8 @@ without its chapters, and tells the reader which profile built each of them.
   Jupyter Book's silent, chapterless site.
 - The MyST substitution ``{{ built_with }}`` says which profile built the chapters: one
   sentence when they share one, a warning listing each chapter's when they do not.
+- One setting, ``ipta_repository_url`` in ``_config.yml`` (or ``$IPTA_REPOSITORY_URL``), turns
+  on the repository button and the Binder launch buttons.
 """
 
 from __future__ import annotations
@@ -40,8 +42,30 @@ def built_with(profiles: dict[str, str | None]) -> str:
             "one setting. `ipta run --profile default` rebuilds them all with the book's.")
 
 
+REPOSITORY_VARIABLE = "IPTA_REPOSITORY_URL"
+
+
+def repository_options(url: str, branch: str = "main") -> dict[str, Any]:
+    """sphinx-book-theme options for the repository button and the Binder launch button, made
+    from the repository's URL alone. Launch buttons open ``book/executed/NN_*.ipynb``, which
+    ``binder/postBuild`` writes from the sources."""
+    if not url:
+        return {}
+    return {"repository_url": url, "repository_branch": branch, "path_to_docs": "",
+            "use_repository_button": True,
+            "launch_buttons": {"binderhub_url": "https://mybinder.org",
+                               "notebook_interface": "jupyterlab"}}
+
+
 def _on_config(app: Any, config: Any) -> None:
+    import os
+
     from sphinx.errors import ExtensionError
+
+    url = os.environ.get(REPOSITORY_VARIABLE) or getattr(config, "ipta_repository_url", "")
+    if url:
+        config.html_theme_options = {**(config.html_theme_options or {}),
+                                     **repository_options(url)}
 
     root = Path(app.srcdir)
     profiles = chapter_profiles(root)
@@ -54,5 +78,6 @@ def _on_config(app: Any, config: Any) -> None:
 
 
 def setup(app: Any) -> dict[str, Any]:
+    app.add_config_value("ipta_repository_url", "", "html")
     app.connect("config-inited", _on_config)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

