@@ -69,13 +69,13 @@ class Config(BaseConfig):
     corpus: str = param("gensim", "'gensim' (offline Wikipedia + Lee news) or "
                         "'hf:DATASET[:CONFIG]'")
     n_tokens: int = param(60_000, "activation rows extracted from the corpus", low=256,
-                       limit=100_000_000)
+                          limit=100_000_000)
     val_tokens: int = param(4096, "last rows held out for validation", low=64,
-                         limit=10_000_000)
+                            limit=10_000_000)
     context_length: int = param(128, "tokens per window fed to the model", low=8,
-                             limit=32_768)
+                                limit=32_768)
     max_windows_per_doc: int = param(4, "windows kept per document (0 = all)", low=0,
-                                    limit=100_000)
+                                     limit=100_000)
     layer: int = param(-1, "index into hidden_states (-1 = after the final norm, the paper's)",
                        low=-1024, high=1024)
     act_dtype: Literal["float16", "float32"] = param("float16", "dtype of the stored activations")
@@ -110,9 +110,9 @@ class Config(BaseConfig):
                              high=1e6)
     steps: int = param(500, "optimiser steps (paper: 20,000)", low=2, limit=1_000_000)
     batch_size: int = param(256, "activations per step (paper: 10,000)", low=2,
-                          limit=1_000_000)
+                            limit=1_000_000)
     lr: float = param(5e-4, "Adam learning rate after warm-up (paper's value lost)",
-                     low=1e-8, high=1.0)
+                      low=1e-8, high=1.0)
     warmup_steps: int = param(200, "linear learning-rate warm-up (paper: 200)", low=0)
     # Chosen by sparsity alone, so that "each variant at its own L0" compares like with like:
     # p-annealing's held-out L0 should sit near top-k's k. On the default run (SmolLM2, F=1024,
@@ -126,7 +126,7 @@ class Config(BaseConfig):
                                 low=0, high=1)
     p_end: float = param(0.0, "p is annealed from 1 towards this (never reached)", low=0, high=1)
     n_p_updates: int = param(10, "how many times p steps down", low=1,
-                              limit=10_000)
+                             limit=10_000)
     alpha: float = param(0.1, "weight of the nuclear-norm term (paper's value lost)", low=0,
                          high=1e4)
     rank: int = param(16, "top-r singular values estimating the nuclear norm", low=1)

@@ -36,7 +36,7 @@ class Config(BaseConfig):
     er_observed_per_latent: int = param(3, "Figure 2 (right) observes m = this times K variables",
                                         low=1, high=8)
     seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), "seeds: problem, init and data of each run", low=0,
-                                  high=SEED_HIGH)
+                                   high=SEED_HIGH)
     steps: int = param(2000, "Adam steps per run (default: where the loss has flattened for "
                        "K <= 7 and falls slowly for K = 8)", low=1, limit=100_000)
     batch_size: int = param(64, "samples per step (fresh from the DAG each step)", low=2,
