@@ -272,6 +272,15 @@ def _temporaries(final: Path) -> list[Path]:
     return list(final.parent.glob(f".{final.name}.tmp-*"))
 
 
+def _publish(tmp: Path, final: Path, kind: str, spec: Mapping[str, Any]) -> None:
+    """Finish a built entry: its spec to ``cfg.json``, then the manifest (last), then the
+    rename into place."""
+    (tmp / "cfg.json").write_text(json.dumps({"kind": kind, "spec": _canonical(spec)},
+                                             indent=1, sort_keys=True))
+    write_manifest(tmp)
+    os.rename(tmp, final)
+
+
 def get_or_build_dir(kind: str, spec: Mapping[str, Any], build: Callable[[Path], None], *,
                      code: Sequence[str]) -> Path:
     """Return the entry directory, calling ``build(tmpdir)`` to fill it if it is missing.
@@ -297,10 +306,7 @@ def get_or_build_dir(kind: str, spec: Mapping[str, Any], build: Callable[[Path],
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
         try:
             build(tmp)
-            (tmp / "cfg.json").write_text(json.dumps({"kind": kind, "spec": _canonical(spec)},
-                                                     indent=1, sort_keys=True))
-            write_manifest(tmp)
-            os.rename(tmp, final)
+            _publish(tmp, final, kind, spec)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -348,10 +354,7 @@ def get_or_build_dir_collective(kind: str, spec: Mapping[str, Any],
     dist.barrier()
     if rank == 0:
         with entry_lock(final):
-            (tmp / "cfg.json").write_text(json.dumps({"kind": kind, "spec": _canonical(spec)},
-                                                     indent=1, sort_keys=True))
-            write_manifest(tmp)
-            os.rename(tmp, final)
+            _publish(tmp, final, kind, spec)
     dist.barrier()
     return final
 
