@@ -194,6 +194,11 @@ def kernel_environment():
                 os.environ[k] = v
 
 
+def _kernel_manager() -> dict[str, Any]:
+    """Papermill's ``kernel_manager_class`` where IPC sockets exist (POSIX), else nothing."""
+    return {"kernel_manager_class": _ipc_kernel_manager()} if os.name == "posix" else {}
+
+
 def _ipc_kernel_manager() -> type:
     """A kernel manager talking to its kernel over local IPC sockets instead of TCP (the
     kernel then has no unencrypted TCP port, and prints no warning about one)."""
@@ -269,7 +274,7 @@ def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str,
             papermill.execute_notebook(
                 nb, str(tmp), parameters={"profile": profile, **dict(params)},
                 kernel_name=kernel, language="python", cwd=str(root / "notebooks"),
-                progress_bar=False, kernel_manager_class=_ipc_kernel_manager())
+                progress_bar=False, **_kernel_manager())
         nbformat.write(hide_default_parameters(drop_progress_output(nbformat.read(tmp, as_version=4))), tmp)
         os.replace(tmp, final)
     except DeadKernelError as err:
