@@ -513,13 +513,14 @@ except chapter.ConfigError as err:
 # ```
 
 # %% [markdown]
-# Points a good answer makes: the trained model reaches the exact optimum (the KL gaps are tiny),
-# so what is tested is the theorem's statement, not training. Under uniform weights the fit of
-# the log-posterior improves as the context becomes invertible, and the pointwise residuals are
-# small where $\epsilon(x)$ is small, as the theorem says. Far from invertibility the
-# posterior or the mode can fit as well or better, so there the log-posterior form is not
-# singled out. The $p(x)$-weighted score near invertibility rests on a few effective contexts
-# and should not be read alone.
+# Points a good answer makes: how close training came to the exact optimum (largest KL gap
+# {glue:text}`kl_max:.1e` nats on this page) decides whether the theorem's statement is what is
+# tested, rather than training. Under uniform weights the whitened $R^2$ of the log-posterior fit
+# {glue:md}`trend_uni` from {glue:text}`lp_uni_least:.2f` (least invertible) to
+# {glue:text}`lp_uni_most:.2f` (most invertible); the theorem predicts a rise. The pointwise
+# residuals say the same context by context. Where the posterior or the mode fits as well, the
+# log-posterior form is not singled out. The $p(x)$-weighted score near invertibility rests on a
+# few effective contexts and should not be read alone.
 #
 # ```{solution-end}
 # ```
