@@ -282,11 +282,13 @@ class ActivationSlice:
     def __len__(self) -> int:
         return self.stop - self.start
 
-    def sample(self, generator: Any, n: int) -> Any:
+    def sample(self, generator: Any, n: int, rows: slice = slice(None)) -> Any:
+        """``n`` rows drawn uniformly with replacement; ``rows`` keeps a part of them (one
+        process's share of a batch under torchrun), reading only those from the shards."""
         import torch
 
         index = torch.randint(self.start, self.stop, (n,), generator=generator).numpy()
-        return torch.from_numpy(self.store.rows(index))
+        return torch.from_numpy(self.store.rows(index[rows]))
 
     def all(self) -> np.ndarray:
         return self.store.rows(np.arange(self.start, self.stop))

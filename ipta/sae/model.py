@@ -23,6 +23,10 @@ Variants differ only by the mechanism, looked up by name in :data:`MECHANISMS`:
 A mechanism may own a *branch* (:meth:`Mechanism.branch`): codes computed from the centred
 input and added to the mechanism's own before decoding (only ``adapter`` has one).
 
+Methods that read the whole training batch (batch-top-k's selection, AuxK's variance, the
+nuclear norm, p-annealing's queue) take a :class:`~ipta.sae.distributed.SampleGroup`, so that
+under torchrun each process holding part of the batch computes what one process would.
+
 A mechanism keeps all its state (threshold, current p, coefficient) in buffers, so the
 safetensors file of :meth:`SparseAutoencoder.save` restores inference behaviour exactly and
 :func:`load_sae` needs no branch on the variant.
@@ -37,6 +41,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from ipta.sae.distributed import LOCAL, SampleGroup
 
 MECHANISMS: dict[str, type["Mechanism"]] = {}
 """Registry: variant name -> mechanism class."""
@@ -128,12 +134,13 @@ class Mechanism(nn.Module):
         """Inference codes."""
         raise NotImplementedError
 
-    def train_codes(self, pre_NF: torch.Tensor) -> torch.Tensor:
+    def train_codes(self, pre_NF: torch.Tensor, group: SampleGroup = LOCAL) -> torch.Tensor:
         """Training codes (differ from inference for batch-top-k)."""
         return self(pre_NF)
 
     def penalty(self, codes_NF: torch.Tensor, step: int,
-                branch_NF: torch.Tensor | None = None) -> torch.Tensor:
+                branch_NF: torch.Tensor | None = None,
+                group: SampleGroup = LOCAL) -> torch.Tensor:
         """Sparsity/structure term added to the reconstruction loss at ``step`` (``branch_NF``:
         the branch's codes, for a mechanism that has one)."""
         return codes_NF.new_zeros(())
@@ -147,13 +154,13 @@ class Mechanism(nn.Module):
         """Update state from the training codes of ``step`` (after the penalty)."""
 
     def aux_loss(self, pre_NF: torch.Tensor, residual_ND: torch.Tensor, dead_F: torch.Tensor,
-                 W_dec_FD: torch.Tensor) -> torch.Tensor:
+                 W_dec_FD: torch.Tensor, group: SampleGroup = LOCAL) -> torch.Tensor:
         """An auxiliary loss term (AuxK for the top-k family); none by default."""
         return pre_NF.new_zeros(())
 
 
 def auxk_loss(pre_NF: torch.Tensor, residual_ND: torch.Tensor, dead_F: torch.Tensor,
-              W_dec_FD: torch.Tensor, k_aux: int) -> torch.Tensor:
+              W_dec_FD: torch.Tensor, k_aux: int, group: SampleGroup = LOCAL) -> torch.Tensor:
     """AuxK (Gao et al. 2024, appendix A.2): the ``k_aux`` largest pre-activations among the dead
     features of each input, through a ReLU, must reconstruct what the SAE left unexplained
     (``residual_ND``, detached); the squared error is divided by the residual's variance, so
@@ -165,7 +172,8 @@ def auxk_loss(pre_NF: torch.Tensor, residual_ND: torch.Tensor, dead_F: torch.Ten
     top = masked.topk(min(k_aux, n_dead), dim=-1)
     codes_NF = torch.zeros_like(pre_NF).scatter(-1, top.indices, top.values.relu())
     error = (codes_NF @ W_dec_FD - residual_ND).pow(2).sum(-1).mean()
-    variance = (residual_ND - residual_ND.mean(0)).pow(2).sum(-1).mean().clamp_min(1e-12)
+    centre_D = group.mean(residual_ND.mean(0))  # of the global batch
+    variance = group.mean((residual_ND - centre_D).pow(2).sum(-1).mean()).clamp_min(1e-12)
     return error / variance
 
 
@@ -181,10 +189,11 @@ class TopK(Mechanism):
         top = pre_NF.topk(self.k, dim=-1)
         return torch.zeros_like(pre_NF).scatter(-1, top.indices, top.values.relu())
 
-    def aux_loss(self, pre_NF, residual_ND, dead_F, W_dec_FD):
+    def aux_loss(self, pre_NF, residual_ND, dead_F, W_dec_FD, group=LOCAL):
         if self.auxk_alpha == 0:
             return pre_NF.new_zeros(())
-        return self.auxk_alpha * auxk_loss(pre_NF, residual_ND, dead_F, W_dec_FD, self.k_aux)
+        return self.auxk_alpha * auxk_loss(pre_NF, residual_ND, dead_F, W_dec_FD, self.k_aux,
+                                           group)
 
 
 @register("batchtopk")
@@ -208,11 +217,14 @@ class BatchTopK(Mechanism):
         acts = pre_NF.relu()
         return acts * (acts > self.threshold)
 
-    def train_codes(self, pre_NF: torch.Tensor) -> torch.Tensor:
-        acts = pre_NF.relu().flatten()
-        top = acts.topk(min(self.k * pre_NF.shape[0], acts.numel()), sorted=False)
-        self._kept = top.values.detach()  # for observe: k N values instead of the N x F codes
-        return torch.zeros_like(acts).scatter(-1, top.indices, top.values).view_as(pre_NF)
+    def train_codes(self, pre_NF: torch.Tensor, group: SampleGroup = LOCAL) -> torch.Tensor:
+        """ReLU codes at or above the (k N)-th largest of the batch (N: the global batch)."""
+        acts_NF = pre_NF.relu()
+        kept = group.largest(acts_NF.flatten(), self.k * pre_NF.shape[0] * group.size).detach()
+        self._kept = kept  # for observe: k N values instead of the N x F codes
+        # Values tied with the threshold all stay (continuous codes almost never tie; a zero
+        # threshold, fewer than k N positive codes, keeps every code as the plain top-k would).
+        return acts_NF * (acts_NF >= kept.min())
 
     @torch.no_grad()
     def observe(self, codes_NF: torch.Tensor, step: int) -> None:
@@ -292,7 +304,8 @@ class PAnneal(Mechanism):
         return _PowP.apply(codes_NF, p).sum(-1).mean()
 
     def penalty(self, codes_NF: torch.Tensor, step: int,
-                branch_NF: torch.Tensor | None = None) -> torch.Tensor:
+                branch_NF: torch.Tensor | None = None,
+                group: SampleGroup = LOCAL) -> torch.Tensor:
         p = self._p(step)
         # Compare in the buffer's precision: float32(0.8) != 0.8 would count as a change of p
         # at every step after the first one and rescale the coefficient every step.
@@ -310,7 +323,8 @@ class PAnneal(Mechanism):
         change = next_p_step(step, h["anneal_start"], h["anneal_end"], h["n_updates"])
         if change is not None and change - step <= self.queue_Q2.shape[0]:
             with torch.no_grad():
-                pair = torch.stack([loss.detach(), self.lp(codes_NF, self._next_p(step))])
+                pair = group.mean(torch.stack([loss.detach(),
+                                               self.lp(codes_NF, self._next_p(step))]))
                 self.queue_Q2.copy_(torch.cat([self.queue_Q2[1:], pair[None]]))
                 self.queue_n.clamp_(max=self.queue_Q2.shape[0] - 1).add_(1)
         return self.coeff * sparsity_scale(step, self.hparams["sparsity_warmup"]) * loss
@@ -351,14 +365,19 @@ class Structured(PAnneal):
         self.hparams.update(alpha=alpha, rank=rank, seed=seed)
 
     def penalty(self, codes_NF: torch.Tensor, step: int,
-                branch_NF: torch.Tensor | None = None) -> torch.Tensor:
-        return super().penalty(codes_NF, step) + self.nuclear_term(codes_NF, step)
+                branch_NF: torch.Tensor | None = None,
+                group: SampleGroup = LOCAL) -> torch.Tensor:
+        return super().penalty(codes_NF, step, group=group) + self.nuclear_term(
+            codes_NF, step, group)
 
-    def nuclear_term(self, Z_NF: torch.Tensor, step: int) -> torch.Tensor:
-        """alpha * ||Z||_* / sqrt(N), the nuclear norm estimated from the top-``rank`` values."""
+    def nuclear_term(self, Z_NF: torch.Tensor, step: int,
+                     group: SampleGroup = LOCAL) -> torch.Tensor:
+        """alpha * ||Z||_* / sqrt(N), the nuclear norm estimated from the top-``rank`` values
+        (Z: the global batch's code matrix, gathered from every rank)."""
         h = self.hparams
         if h["alpha"] == 0:
             return Z_NF.new_zeros(())
+        Z_NF = group.cat_rows(Z_NF)
         nuclear = nuclear_norm_estimate(Z_NF, h["rank"], seed=h["seed"] * 1_000_003 + step)
         return h["alpha"] * nuclear / math.sqrt(Z_NF.shape[0])
 
@@ -388,9 +407,11 @@ class Adapter(Structured):
         return torch.addmm(self.b_ad_F, centred_ND, self.W_ad_DF).relu()
 
     def penalty(self, codes_NF: torch.Tensor, step: int,
-                branch_NF: torch.Tensor | None = None) -> torch.Tensor:
-        sparse = PAnneal.penalty(self, codes_NF, step)  # L_p^p on the sparse codes only
-        return sparse if branch_NF is None else sparse + self.nuclear_term(branch_NF, step)
+                branch_NF: torch.Tensor | None = None,
+                group: SampleGroup = LOCAL) -> torch.Tensor:
+        sparse = PAnneal.penalty(self, codes_NF, step, group=group)  # L_p^p on sparse codes
+        return sparse if branch_NF is None else sparse + self.nuclear_term(branch_NF, step,
+                                                                           group)
 
 
 @torch.no_grad()

@@ -8,6 +8,12 @@ Checkpoints hold everything the next step depends on (weights, mechanism buffers
 the batch sampler's generator state, the dead-latent counters and the history), so a run killed
 mid-way and started again with the same arguments ends with the same weights, bit for bit on a
 CPU, as one that was never interrupted.
+
+Under torchrun (``torch.distributed`` initialised before the call) the same loop trains one SAE
+over every process with DistributedDataParallel: each rank reads its rows of the global batch,
+the terms that need the whole batch go through :mod:`ipta.sae.distributed`, rank 0 alone
+evaluates and writes checkpoints, and every rank resumes from the same one. The result equals a
+single process with the same global batch, to float rounding.
 """
 
 from __future__ import annotations
@@ -23,13 +29,16 @@ import torch
 
 from ipta.cache import move_aside
 from ipta.integrity import check_folder, write_manifest
+from ipta.sae.distributed import SampleGroup
 from ipta.sae.model import SparseAutoencoder, load_sae, lr_scale
 
 
 class ActivationSource(Protocol):
-    """What the loop needs from the data: random batches drawn with a given generator."""
+    """What the loop needs from the data: random batches drawn with a given generator; ``rows``
+    picks a part of the batch (the draws, and so the generator's state, do not depend on it)."""
 
-    def sample(self, generator: torch.Generator, n: int) -> torch.Tensor: ...
+    def sample(self, generator: torch.Generator, n: int,
+               rows: slice = slice(None)) -> torch.Tensor: ...
 
 
 KEEP_CHECKPOINTS = 2
@@ -69,21 +78,29 @@ def _save_checkpoint(directory: Path, step: int, sae: SparseAutoencoder,
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _resume(directory: Path, sae: SparseAutoencoder, opt: torch.optim.Optimizer,
-            gen: torch.Generator, settings: dict[str, Any]
-            ) -> tuple[int, torch.Tensor, list[dict[str, Any]]] | None:
-    """Load the newest sound checkpoint in ``directory``; ``None`` when there is none.
-
-    Each is checked against its manifest first; a damaged one is moved aside with a warning and
-    the one before it is tried, so a torn or corrupted file costs the steps since that one."""
+def _set_aside_damaged(directory: Path) -> None:
+    """Check the checkpoints in ``directory``, newest first, against their manifests, moving
+    each damaged one aside with a warning until a sound one is found; so a torn or corrupted
+    file costs the steps since the checkpoint before it."""
     for path in reversed(_checkpoints(directory)):
         problem = check_folder(path)
         if problem is None:
-            return _load_checkpoint(path, sae, opt, gen, settings)
+            return
         earlier = [p for p in _checkpoints(directory) if p < path]
         move_aside(path, problem, f"resuming from {earlier[-1].name}" if earlier
                    else "training starts afresh")
-    return None
+
+
+def _resume(directory: Path, sae: SparseAutoencoder, opt: torch.optim.Optimizer,
+            gen: torch.Generator, settings: dict[str, Any], group: SampleGroup
+            ) -> tuple[int, torch.Tensor, list[dict[str, Any]]] | None:
+    """Load the newest sound checkpoint in ``directory``; ``None`` when there is none. Rank 0
+    alone checks them, then every rank loads the same one."""
+    if group.rank == 0:
+        _set_aside_damaged(directory)
+    group.barrier()
+    newest = _checkpoints(directory)[-1:]
+    return _load_checkpoint(newest[0], sae, opt, gen, settings) if newest else None
 
 
 def _load_checkpoint(path: Path, sae: SparseAutoencoder, opt: torch.optim.Optimizer,
@@ -118,6 +135,43 @@ def fit_normalisation(sae: SparseAutoencoder, data: ActivationSource, seed: int,
     sae.fit_normalisation(data.sample(norm_gen, n).to(sae.W_dec_FD.device), b_pre_init)
 
 
+class TrainingStep(torch.nn.Module):
+    """The forward pass of one training step as a module, the unit DistributedDataParallel
+    wraps: returns the loss, the reconstruction error, the mechanism's own codes and the codes
+    decoded (own plus branch)."""
+
+    def __init__(self, sae: SparseAutoencoder, group: SampleGroup):
+        super().__init__()
+        self.sae, self.group = sae, group
+
+    def forward(self, xn_ND: torch.Tensor, step: int, dead_F: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        sae, mech, group = self.sae, self.sae.mechanism, self.group
+        pre_NF = sae.pre_activations(xn_ND)
+        own_NF = mech.train_codes(pre_NF, group)
+        branch_NF = mech.branch(xn_ND - sae.b_pre_D)
+        codes_NF = own_NF if branch_NF is None else own_NF + branch_NF
+        xhat_ND = sae.decode_normalised(codes_NF)
+        recon = (xhat_ND - xn_ND).pow(2).sum(-1).mean()
+        loss = recon + mech.penalty(own_NF, step, branch_NF, group) + mech.aux_loss(
+            pre_NF, (xn_ND - xhat_ND).detach(), dead_F, sae.W_dec_FD, group)
+        return loss, recon, own_NF, codes_NF
+
+
+def _distributed(step_module: TrainingStep, group: SampleGroup) -> torch.nn.Module:
+    """``step_module`` wrapped in DistributedDataParallel when several ranks share the batch.
+
+    Buffers are synchronised once, at the start, not at every step: every rank updates them
+    from the same global values."""
+    if group.size == 1:
+        return step_module
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = step_module.sae.W_dec_FD.device
+    return DistributedDataParallel(step_module, forward_sync_buffers=False,
+                                   device_ids=[device] if device.type == "cuda" else None)
+
+
 def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, batch_size: int,
               lr: float, warmup_steps: int = 200, seed: int = 0, n_normalisation: int = 4096,
               dead_after_tokens: int = 1_000_000, b_pre_init: str = "mean",
@@ -135,9 +189,14 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
     resumes from it. ``b_pre_init``: the pre-encoder bias starts at the mean or the geometric
     median of the normalised sample; ``grad_clip`` > 0 clips the gradient's global norm after
     the decoder's parallel component is removed (the reference trainers clip at 1).
+
+    Under torchrun, ``batch_size`` is the global batch (a multiple of the number of processes);
+    only rank 0 evaluates, writes checkpoints and returns the full history.
     """
     from ipta.progress import bar
 
+    group = SampleGroup.current()
+    rows = group.rows(batch_size)
     device = sae.W_dec_FD.device
     settings = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup_steps": warmup_steps,
                 "seed": seed, "sae": sae.config, "b_pre_init": b_pre_init,
@@ -151,30 +210,27 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
     history: list[dict[str, Any]] = []
     start = 0
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    resumed = _resume(ckpt_dir, sae, opt, gen, settings) if ckpt_dir is not None else None
+    resumed = _resume(ckpt_dir, sae, opt, gen, settings, group) if ckpt_dir else None
     if resumed is not None:
         start, tokens_since_fired_F, history = resumed
     else:
         fit_normalisation(sae, data, seed, n_normalisation, b_pre_init)
+    training_step = _distributed(TrainingStep(sae, group), group)
+    lead = group.rank == 0  # evaluates and writes checkpoints
 
-    pbar = bar(range(start, steps), desc=f"SAE {sae.config['mechanism']}", disable=not progress,
-                initial=start, total=steps, leave=False)
+    pbar = bar(range(start, steps), desc=f"SAE {sae.config['mechanism']}",
+               disable=not (progress and lead), initial=start, total=steps, leave=False)
     for step in pbar:
-        for group in opt.param_groups:
-            group["lr"] = lr * lr_scale(step, warmup_steps)
-        xn_ND = data.sample(gen, batch_size).to(device) * sae.input_scale
-        pre_NF = sae.pre_activations(xn_ND)
-        own_NF = sae.mechanism.train_codes(pre_NF)
-        branch_NF = sae.mechanism.branch(xn_ND - sae.b_pre_D)
-        codes_NF = own_NF if branch_NF is None else own_NF + branch_NF
-        xhat_ND = sae.decode_normalised(codes_NF)
-        recon = (xhat_ND - xn_ND).pow(2).sum(-1).mean()
-        loss = recon + sae.mechanism.penalty(own_NF, step, branch_NF) + sae.mechanism.aux_loss(
-            pre_NF, (xn_ND - xhat_ND).detach(), tokens_since_fired_F >= dead_after_tokens,
-            sae.W_dec_FD)
+        for param_group in opt.param_groups:
+            param_group["lr"] = lr * lr_scale(step, warmup_steps)
+        x_ND = data.sample(gen, batch_size) if group.size == 1 else data.sample(
+            gen, batch_size, rows=rows)
+        xn_ND = x_ND.to(device) * sae.input_scale
+        loss, recon, own_NF, codes_NF = training_step(
+            xn_ND, step, tokens_since_fired_F >= dead_after_tokens)
 
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # under DDP, gradients arrive averaged over the ranks
         sae.project_decoder_grad()  # the unit-norm constraint: only directions may change
         if grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(sae.parameters(), grad_clip)
@@ -184,19 +240,23 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
 
         # Dead-latent accounting: tokens seen since each feature last fired.
         tokens_since_fired_F += batch_size
-        tokens_since_fired_F.masked_fill_(codes_NF.amax(0) > 0, 0)  # codes are >= 0
+        tokens_since_fired_F.masked_fill_(group.any(codes_NF.amax(0) > 0), 0)  # codes >= 0
 
         done = step + 1
         if evaluate is not None and (done % eval_every == 0 or done == steps):
-            row = {"step": done, "loss": loss.item(), "recon": recon.item(),
-                   "dead_fraction_train":
-                       (tokens_since_fired_F >= dead_after_tokens).float().mean().item()}
-            with torch.no_grad():
-                row.update(evaluate(sae))
-            history.append(row)
-            pbar.set_postfix(loss=f"{row['loss']:.3g}")
+            loss_, recon_ = group.mean(torch.stack([loss.detach(), recon.detach()])).tolist()
+            if lead:
+                row = {"step": done, "loss": loss_, "recon": recon_,
+                       "dead_fraction_train":
+                           (tokens_since_fired_F >= dead_after_tokens).float().mean().item()}
+                with torch.no_grad():
+                    row.update(evaluate(sae))
+                history.append(row)
+                pbar.set_postfix(loss=f"{row['loss']:.3g}")
         if ckpt_dir is not None and checkpoint_every and (done % checkpoint_every == 0
                                                           or done == steps):
-            _save_checkpoint(ckpt_dir, done, sae, opt, gen, tokens_since_fired_F, history,
-                             settings)
+            if lead:
+                _save_checkpoint(ckpt_dir, done, sae, opt, gen, tokens_since_fired_F, history,
+                                 settings)
+            group.barrier()  # no rank runs ahead of the checkpoint it would resume from
     return history
