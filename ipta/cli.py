@@ -9,13 +9,18 @@
     ipta notebooks [--check]
     ipta student OUT_DIR
     ipta extract-activations [--profile P] [-p NAME VALUE ...]   (also under torchrun)
+    ipta train-sae [--profile P] [-p NAME VALUE ...]             (also under torchrun)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ipta.config import PROFILES, ConfigError
 
@@ -72,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     extract.add_argument("--profile", default="default", choices=PROFILES)
     extract.add_argument("-p", "--param", nargs=2, action="append", default=[],
                          metavar=("NAME", "VALUE"), help="a parameter of the SAE chapter")
+    train = sub.add_parser("train-sae", help="train the SAE chapter's SAEs into the cache; "
+                           "under torchrun all processes train each SAE together (DDP)")
+    train.add_argument("--profile", default="default", choices=PROFILES)
+    train.add_argument("-p", "--param", nargs=2, action="append", default=[],
+                       metavar=("NAME", "VALUE"), help="a parameter of the SAE chapter")
     cache = sub.add_parser("cache", help="check or tidy the cache ($IPTA_CACHE_DIR)")
     cache_sub = cache.add_subparsers(dest="cache_command", required=True)
     verify = cache_sub.add_parser("verify", help="hash every file of every entry against its "
@@ -105,31 +115,52 @@ def _cache_command(args: argparse.Namespace) -> int:
     return 1 if damaged else 0
 
 
+@contextlib.contextmanager
+def _torchrun_group(cfg) -> Iterator[Any]:
+    """The SAE chapter's ``cfg`` for this process: under torchrun (``WORLD_SIZE`` > 1) inside a
+    process group (NCCL with each process on its own GPU when there are GPUs, gloo on the CPU
+    otherwise); as it is for a single process."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        yield cfg
+        return
+    import torch
+    import torch.distributed as dist
+
+    gpu = torch.cuda.is_available() and cfg.device in ("auto", "cuda")
+    dist.init_process_group("nccl" if gpu else "gloo")
+    try:  # the device is not part of any cache key
+        yield cfg.replace(device=f"cuda:{os.environ.get('LOCAL_RANK', '0')}") if gpu else cfg
+    finally:
+        dist.destroy_process_group()
+
+
 def _extract_activations(profile: str, params: dict[str, str]) -> int:
     """The SAE chapter's activations into the cache, by every process torchrun started (each
-    on its own GPU when there are GPUs, gloo on the CPU otherwise); one process without it."""
-    import os
-
+    extracts its share of the windows); one process without it."""
     from ipta.sae import chapter, runs
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    cfg = chapter.Config.for_profile(profile, **params)
-    if world > 1:
-        import torch
-        import torch.distributed as dist
-
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        gpu = torch.cuda.is_available() and cfg.device in ("auto", "cuda")
-        dist.init_process_group("nccl" if gpu else "gloo")
-        if gpu:
-            cfg = cfg.replace(device=f"cuda:{local}")  # not part of the cache key
-    store = runs.activations(cfg, progress=int(os.environ.get("RANK", "0")) == 0)
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.destroy_process_group()
-    if int(os.environ.get("RANK", "0")) == 0:
+    lead = int(os.environ.get("RANK", "0")) == 0
+    with _torchrun_group(chapter.Config.for_profile(profile, **params)) as cfg:
+        store = runs.activations(cfg, progress=lead)
+    if lead:
         print(f"[ipta] {store.n_tokens} activation rows of {cfg.model} in {store.directory}")
+    return 0
+
+
+def _train_saes(profile: str, params: dict[str, str]) -> int:
+    """Every SAE of the SAE chapter into the cache (where ``ipta run`` finds them), each trained
+    by all the processes torchrun started together; one process without it."""
+    from ipta.sae import chapter, runs
+
+    lead = int(os.environ.get("RANK", "0")) == 0
+    with _torchrun_group(chapter.Config.for_profile(profile, **params)) as cfg:
+        store = runs.activations(cfg, progress=lead)
+        concepts = runs.concept_data(cfg, progress=lead)
+        trained = chapter.train_all(cfg, store, concepts, progress=lead)
+    if lead:
+        folders = {r.directory for group in trained for r in group}
+        print(f"[ipta] {len(folders)} SAEs of profile {profile} are in the cache; `ipta run "
+              f"04_sae --profile {profile}` reads them")
     return 0
 
 
@@ -171,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cache_command(args)
         if args.command == "extract-activations":
             return _extract_activations(args.profile, dict(args.param))
+        if args.command == "train-sae":
+            return _train_saes(args.profile, dict(args.param))
         root = runner.project_root(args.root)
         if args.command == "export-sae":
             from ipta.sae.export import export_saelens

@@ -139,3 +139,46 @@ def test_one_process_is_the_identity():
     assert group.mean(x) is x and group.cat_rows(x) is x and group.rows(5) == slice(0, 5)
     assert torch.equal(group.largest(x.flatten(), 4).sort().values,
                        x.flatten().topk(4).values.sort().values)
+
+
+SMOKE = dict(model="tiny:llama", concept_source="embedded", n_tokens=600, val_tokens=128,
+             max_pairs_per_concept=3, variants=("structured",), seeds=(0,))
+
+
+def _chapter_run(rank, world, cache, init):
+    """The SAE chapter's structured run through the cache, as `ipta train-sae` trains it."""
+    os.environ["IPTA_CACHE_DIR"] = str(cache)
+    torch.set_num_threads(1)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank,
+                                world_size=world)
+    from ipta.sae import chapter, runs
+
+    cfg = chapter.Config.for_profile("smoke", **SMOKE)
+    store = runs.activations(cfg, progress=False)
+    [run], _, _ = chapter.train_all(cfg, store, runs.concept_data(cfg, progress=False),
+                                    progress=False)
+    if world > 1:
+        dist.destroy_process_group()
+    files = sorted(p.name for p in run.directory.iterdir())
+    return run.directory.name, files, run.final, run.sae().state_dict()
+
+
+def test_the_chapters_run_trained_by_two_processes_is_the_entry_one_process_writes(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        [single] = pool.starmap(_chapter_run, [(0, 1, tmp_path / "one", None)])
+    with ctx.Pool(2) as pool:
+        both = pool.starmap(_chapter_run, [(r, 2, tmp_path / "two", tmp_path / "init")
+                                           for r in range(2)])
+    name, files, final, state = single
+    assert "manifest.json" in files and "result.json" in files
+    for r_name, r_files, r_final, r_state in both:
+        assert (r_name, r_files) == (name, files)  # the same cache key, the same entry
+        assert r_final["val_l0"] == pytest.approx(final["val_l0"], rel=1e-5)
+        assert r_final["mean_pcc"] == pytest.approx(final["mean_pcc"], abs=1e-5)
+        for key, value in state.items():
+            torch.testing.assert_close(r_state[key], value, rtol=1e-4, atol=1e-4)
+    assert not list((tmp_path / "two" / "sae_checkpoints").glob("*/step_*"))

@@ -224,8 +224,7 @@ class Result:
 
 
 def run(cfg: Config, progress: bool = True) -> Result:
-    """Every run of the chapter: ``main`` (each variant at its own L0), ``matched`` (top-k and
-    batch-top-k with k = the structured SAE's L0 on held-out tokens) and ``ablation`` (alphas).
+    """Every run of the chapter (:func:`train_all`) and its controls.
     Each run is cached on its own (see :mod:`ipta.sae.runs`); the model is loaded at most once."""
     from ipta.lm.models import LazyModel
 
@@ -233,6 +232,18 @@ def run(cfg: Config, progress: bool = True) -> Result:
     store = activations(cfg, progress, loaded=model)
     concepts = concept_data(cfg, progress, loaded=model)
     del model
+    main_runs, matched, ablation = train_all(cfg, store, concepts, progress)
+    res = Result(main_runs, matched, ablation, concepts, cfg.pcc_threshold,
+                 controls(cfg, store, concepts))
+    record_runs(run_index_rows(res, cfg))
+    return res
+
+
+def train_all(cfg: Config, store, concepts: ConceptData, progress: bool = True
+              ) -> tuple[list[Run], list[Run], list[Run]]:
+    """The trained SAEs: ``main`` (each variant at its own L0), ``matched`` (top-k and
+    batch-top-k with k = the structured SAE's L0 on held-out tokens) and ``ablation`` (alphas).
+    Under torchrun (``ipta train-sae``) every process trains each of them together."""
     main_runs: list[Run] = []
     matched: list[Run] = []
     ablation: list[Run] = []
@@ -254,10 +265,7 @@ def run(cfg: Config, progress: bool = True) -> Result:
                 ablation.append(
                     main[reading] if reading in main and a == cfg.alpha else
                     train_run(cfg, reading, seed, store, concepts, alpha=a, progress=progress))
-    res = Result(main_runs, matched, ablation, concepts, cfg.pcc_threshold,
-                 controls(cfg, store, concepts))
-    record_runs(run_index_rows(res, cfg))
-    return res
+    return main_runs, matched, ablation
 
 
 def run_index_rows(res: Result, cfg: Config) -> list[dict[str, Any]]:

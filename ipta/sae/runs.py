@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ipta.cache import cache_root, entry_dir, get_or_build_dir
+from ipta.cache import (cache_root, distributed_world, entry_dir, get_or_build_dir,
+                         get_or_build_dir_collective)
 from ipta.sae import metrics
 
 SWEEP_FIELDS = ("variants", "seeds", "alphas", "matched_l0", "alpha", "k")
@@ -180,7 +181,10 @@ def _calibrated(sae, calib_ND):
 
 def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
               alpha: float | None = None, k: int | None = None, progress: bool = True) -> Run:
-    """Train one SAE (or read it from the cache); checkpoints let a killed run resume."""
+    """Train one SAE (or read it from the cache); checkpoints let a killed run resume.
+
+    Under torchrun every process takes part in training (:func:`ipta.sae.train.train_sae`) and
+    rank 0 evaluates and writes the entry, the same entry a single process would write."""
     from ipta.devices import pick_device
     from ipta.sae.model import SparseAutoencoder
     from ipta.sae.train import train_sae
@@ -198,6 +202,7 @@ def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
     code = ("ipta.sae.runs",)
     ckpt = cache_root() / "sae_checkpoints" / entry_dir("sae_run", spec, code).name
 
+    rank, world_size = distributed_world()
     calibrate = variant == "batchtopk" and cfg.batchtopk_threshold == "calibrated"
     calib_ND = calibration_sample(train, seed) if calibrate else None
 
@@ -215,6 +220,8 @@ def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
             **reference_training(cfg, variant),
             evaluate=lambda s: _brief(evaluate(s)), eval_every=cfg.eval_every,
             checkpoint_dir=ckpt, checkpoint_every=cfg.checkpoint_every, progress=progress)
+        if rank != 0:
+            return
         final = evaluate(sae)
         if calibrate:  # the saved SAE infers as it was evaluated
             with _calibrated(sae, calib_ND):
@@ -223,8 +230,10 @@ def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
             sae.save(tmp / "sae")
         (tmp / "result.json").write_text(json.dumps({"history": history, "final": final}))
 
-    path = get_or_build_dir("sae_run", spec, build, code=code)
-    shutil.rmtree(ckpt, ignore_errors=True)
+    fill = get_or_build_dir_collective if world_size > 1 else get_or_build_dir
+    path = fill("sae_run", spec, build, code=code)
+    if rank == 0:
+        shutil.rmtree(ckpt, ignore_errors=True)
     saved = json.loads((path / "result.json").read_text())
     return Run(variant, seed, alpha, k, saved["history"], saved["final"], path)
 
