@@ -61,6 +61,53 @@ def test_batchtopk_keeps_k_times_batch_codes_in_training():
     assert int((mech.train_codes(pre) != 0).sum()) == 3 * 20
 
 
+@pytest.mark.parametrize("positive_share", [0.9, 0.3, 0.01, 0.0])
+def test_batchtopk_training_codes_are_the_k_n_largest_of_the_batch(positive_share):
+    """Whatever share of the codes is positive (the quick candidate set of the selection, its
+    fallback to every positive code, none positive), the kept codes are exactly the plain
+    top-(k N) of the batch's ReLU values."""
+    g = torch.Generator().manual_seed(3)
+    pre = torch.randn(64, 256, generator=g) + torch.tensor(positive_share).clamp(1e-6, 1 - 1e-6
+                                                                              ).logit() / 1.7
+    if positive_share == 0.0:
+        pre = -pre.abs()
+    mech = BatchTopK(k=4)
+    acts = pre.relu().flatten()
+    top = acts.topk(4 * 64)
+    expected = torch.zeros_like(acts).scatter(0, top.indices, top.values).view_as(pre)
+    assert torch.equal(mech.train_codes(pre), expected)
+
+
+def test_batchtopk_candidates_hold_the_n_largest_values_and_only_positive_ones():
+    g = torch.Generator().manual_seed(4)
+    acts = torch.randn(100_000, generator=g).relu()
+    n_positive = int((acts > 0).sum())
+    for n in (1, 50, 3000, 60_000):  # the last is more than there are positive values
+        cand = BatchTopK.candidates(acts, n)
+        m = min(n, n_positive)
+        assert (cand > 0).all() and cand.numel() >= m
+        assert torch.equal(cand.topk(m).values, acts.topk(m).values)
+    assert BatchTopK.candidates(acts, 100).numel() < 1000  # few pass, not every positive one
+
+
+def test_the_encoders_gradients_are_plain_autograds():
+    """The hand-written backward pass of the encoder (no B x D gradient for the inputs unless
+    they ask for one) gives the gradients autograd gives for (x - b_pre) W_enc + b_enc."""
+    sae = _sae("topk")
+    with torch.no_grad():
+        sae.b_pre_D.normal_(generator=torch.Generator().manual_seed(5))
+        sae.b_enc_F.normal_(generator=torch.Generator().manual_seed(6))
+    x = torch.randn(10, 8, requires_grad=True)
+    weights = (x, sae.b_pre_D, sae.W_enc_DF, sae.b_enc_F)
+    out = sae.pre_activations(x)
+    plain = torch.addmm(sae.b_enc_F, x - sae.b_pre_D, sae.W_enc_DF)
+    assert torch.equal(out, plain)
+    grad = torch.randn_like(out)
+    for ours, theirs in zip(torch.autograd.grad(out, weights, grad),
+                            torch.autograd.grad(plain, weights, grad)):
+        torch.testing.assert_close(ours, theirs)
+
+
 def test_batchtopk_uses_its_threshold_at_inference():
     sae = _sae("batchtopk")
     sae.mechanism.threshold.fill_(0.3)

@@ -68,14 +68,17 @@ class SampleGroup:
         return merged.bool()
 
     def largest(self, values_M: torch.Tensor, n: int) -> torch.Tensor:
-        """The ``n`` largest of all ranks' ``values_M`` together (unsorted; detached when
-        gathered). Each rank's part of the global top n lies in its own top n, so only those
-        travel."""
+        """The ``n`` largest of all ranks' ``values_M`` together (unsorted; fewer when there are
+        fewer; detached when gathered). Each rank's part of the global top n lies in its own
+        top n, so only those travel, padded with -inf to n (ranks may hold different counts)."""
         local = values_M.topk(min(n, values_M.numel()), sorted=False).values
         if self.size == 1:
             return local
-        gathered = self._gather(local.detach().contiguous())
-        return gathered.topk(min(n, gathered.numel()), sorted=False).values
+        padded = local.new_full((n,), float("-inf"))
+        padded[:local.numel()] = local.detach()
+        gathered = self._gather(padded)
+        top = gathered.topk(n, sorted=False).values
+        return top[top > float("-inf")]
 
     def cat_rows(self, part_NF: torch.Tensor) -> torch.Tensor:
         """Every rank's rows, concatenated in rank order, with gradient to this rank's rows."""

@@ -220,11 +220,29 @@ class BatchTopK(Mechanism):
     def train_codes(self, pre_NF: torch.Tensor, group: SampleGroup = LOCAL) -> torch.Tensor:
         """ReLU codes at or above the (k N)-th largest of the batch (N: the global batch)."""
         acts_NF = pre_NF.relu()
-        kept = group.largest(acts_NF.flatten(), self.k * pre_NF.shape[0] * group.size).detach()
+        n_keep = self.k * pre_NF.shape[0] * group.size
+        kept = group.largest(self.candidates(acts_NF.detach().flatten(), n_keep), n_keep)
         self._kept = kept  # for observe: k N values instead of the N x F codes
-        # Values tied with the threshold all stay (continuous codes almost never tie; a zero
-        # threshold, fewer than k N positive codes, keeps every code as the plain top-k would).
-        return acts_NF * (acts_NF >= kept.min())
+        # Values tied with the threshold all stay (continuous codes almost never tie); with
+        # fewer than k N positive codes every positive code stays, as the plain top-k would.
+        threshold = kept.min() if kept.numel() else acts_NF.new_zeros(())
+        return acts_NF * (acts_NF >= threshold)
+
+    @staticmethod
+    def candidates(acts_M: torch.Tensor, n: int, stride: int = 16) -> torch.Tensor:
+        """Positive values of ``acts_M`` (>= 0) that include its ``n`` largest, few of them.
+
+        The selection over the whole batch is the slow part of a batch-top-k step (a top-k over
+        N x F values); it runs on the values at or above a lower estimate of the n-th largest,
+        taken from every ``stride``-th value so that about 2n pass. When fewer than n pass, the
+        estimate was too high and all positive values are returned: the result is exact."""
+        sample = acts_M[::stride]
+        estimate = sample.topk(min(sample.numel(), 2 * n // stride + 1), sorted=False).values.min()
+        if estimate > 0:
+            passed = acts_M[acts_M >= estimate]
+            if passed.numel() >= n:
+                return passed
+        return acts_M[acts_M > 0]
 
     @torch.no_grad()
     def observe(self, codes_NF: torch.Tensor, step: int) -> None:
@@ -429,6 +447,29 @@ def geometric_median(x_ND: torch.Tensor, iterations: int = 100, tol: float = 1e-
     return point
 
 
+class _Encode(torch.autograd.Function):
+    """(x - b_pre) W_enc + b_enc, with a backward pass that skips the inputs' gradient.
+
+    Autograd would form the B x D gradient of the centred inputs (a matrix product as large as
+    the encoder's) only to sum it over the batch for b_pre; here b_pre's gradient is a
+    matrix-vector product, W_enc's the one matrix product, and the inputs' gradient is formed
+    only when they need one. The forward pass is the plain one, so the codes are unchanged."""
+
+    @staticmethod
+    def forward(ctx, x_ND, b_pre_D, W_enc_DF, b_enc_F):
+        centred_ND = x_ND - b_pre_D
+        ctx.save_for_backward(centred_ND, W_enc_DF)
+        return torch.addmm(b_enc_F, centred_ND, W_enc_DF)
+
+    @staticmethod
+    def backward(ctx, grad_NF):
+        centred_ND, W_enc_DF = ctx.saved_tensors
+        grad_b_enc_F = grad_NF.sum(0)
+        grad_x_ND = grad_NF @ W_enc_DF.T if ctx.needs_input_grad[0] else None
+        grad_W_DF = centred_ND.T @ grad_NF if ctx.needs_input_grad[2] else None
+        return grad_x_ND, -(W_enc_DF @ grad_b_enc_F), grad_W_DF, grad_b_enc_F
+
+
 # --------------------------------------------------------------------------- autoencoder
 class SparseAutoencoder(nn.Module):
     """x -> codes -> x_hat with a pre-encoder bias, unit-norm decoder rows and a mechanism.
@@ -471,8 +512,8 @@ class SparseAutoencoder(nn.Module):
         self.b_pre_D.copy_(xn.mean(0) if b_pre_init == "mean" else geometric_median(xn))
 
     def pre_activations(self, xn_ND: torch.Tensor) -> torch.Tensor:
-        """Encoder output before the mechanism, from normalised inputs."""
-        return torch.addmm(self.b_enc_F, xn_ND - self.b_pre_D, self.W_enc_DF)
+        """Encoder output before the mechanism, from normalised inputs: (x - b_pre) W_enc + b_enc."""
+        return _Encode.apply(xn_ND, self.b_pre_D, self.W_enc_DF, self.b_enc_F)
 
     def decode_normalised(self, codes_NF: torch.Tensor) -> torch.Tensor:
         return torch.addmm(self.b_pre_D, codes_NF, self.W_dec_FD)
