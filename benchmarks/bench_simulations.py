@@ -9,10 +9,16 @@ neither is handicapped by a thread setting that suits the other.  Both paths see
 weights, samples and masks; the script prints the largest difference in any probe accuracy and
 any training loss between them (at their best settings), and the achieved model FLOP/s of each
 path, which shows when a path is bound by arithmetic rather than by per-operation overhead.
+
+Then it takes one batched run at its best thread count apart with torch's profiler: the share
+of its time in matrix products, in BatchNorm and ReLU (with the layout copies around them), in
+Adam, in building the inputs, and the rest; and the ceiling of the speed ratio if everything
+but the matrix products cost nothing (one-at-a-time time / batched matrix-product time).
 """
 
 import argparse
 import time
+from collections import defaultdict
 
 import numpy as np
 
@@ -45,6 +51,30 @@ def time_path(batched: bool, threads: int, problems, datas, cfg) -> tuple[float,
     return time.perf_counter() - start, out
 
 
+# Profiler op names -> the part of a training step they belong to.
+PARTS = {"matrix products": ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm"),
+         "BatchNorm, ReLU and layout copies": ("batch_norm", "aten::clamp_min",
+                                               "aten::threshold_backward", "aten::copy_",
+                                               "aten::relu"),
+         "Adam": ("adam",),
+         "building inputs": ("aten::one_hot", "aten::scatter", "aten::gather", "aten::fill_",
+                             "aten::zero_")}
+
+
+def anatomy(problems, datas, cfg, threads: int) -> dict[str, float]:
+    """Seconds of self CPU time per part of :data:`PARTS` (and ``other``) in one batched run."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        train_batched(problems, datas, cfg, progress=False, threads=threads)
+    seconds: dict[str, float] = defaultdict(float)
+    for event in prof.key_averages():
+        part = next((name for name, keys in PARTS.items()
+                     if any(k in event.key.lower() for k in keys)), "other")
+        seconds[part] += event.self_cpu_time_total / 1e6
+    return dict(seconds)
+
+
 def bench(name: str, cfg: SimulationConfig, thread_counts: list[int]) -> None:
     settings = sweep_settings(cfg)
     problems = [make_problem(s, cfg) for s in settings]
@@ -52,6 +82,10 @@ def bench(name: str, cfg: SimulationConfig, thread_counts: list[int]) -> None:
     flops = model_flops(settings, cfg)
     print(f"\n{name}: {len(settings)} runs x {cfg.steps} steps, batch {cfg.batch_size}, "
           f"hidden {cfg.hidden}, {flops / 1e9:.1f} GFLOP of model arithmetic")
+    warm = cfg.replace(steps=2)  # first calls pay for lazy set-up; neither path is charged
+    for threads in thread_counts:
+        for batched in (False, True):
+            time_path(batched, threads, problems[:2], datas[:2], warm)
     best = {}
     for batched in (False, True):
         label = "all at once" if batched else "one at a time"
@@ -68,6 +102,14 @@ def bench(name: str, cfg: SimulationConfig, thread_counts: list[int]) -> None:
     acc_diff = max(np.nanmax(np.abs(acc_b[k] - acc_s[k])) for k in acc_b)
     loss_diff = np.abs(batched_out["loss_ST"] - single["loss_ST"]).max()
     print(f"  max |accuracy difference|: {acc_diff:.4f}   max |loss difference|: {loss_diff:.2e}")
+    parts = anatomy(problems, datas, cfg, n_b)
+    total = sum(parts.values())
+    print(f"  where the batched run's time goes ({n_b} thread(s), profiled):")
+    for part, sec in sorted(parts.items(), key=lambda kv: -kv[1]):
+        print(f"    {part:36s} {100 * sec / total:5.1f}%")
+    matmul = parts.get("matrix products", 0.0) * t_b / total
+    print(f"  ceiling of the ratio with only the matrix products left: {t_s / matmul:.1f}x "
+          f"({flops / matmul / 1e9:.0f} GFLOP/s in them)")
 
 
 def main() -> None:
