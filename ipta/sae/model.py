@@ -138,6 +138,13 @@ class Mechanism(nn.Module):
         """Training codes (differ from inference for batch-top-k)."""
         return self(pre_NF)
 
+    def sparse_train_codes(self, pre_NF: torch.Tensor
+                           ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The training codes as ``(values_NK, features_NK)``, K per sample, for a mechanism
+        that keeps a fixed number per sample; the decoder then reads only those K rows (and
+        ``penalty``/``observe`` receive ``values_NK``). None (dense codes) by default."""
+        return None
+
     def penalty(self, codes_NF: torch.Tensor, step: int,
                 branch_NF: torch.Tensor | None = None,
                 group: SampleGroup = LOCAL) -> torch.Tensor:
@@ -188,6 +195,10 @@ class TopK(Mechanism):
     def forward(self, pre_NF: torch.Tensor) -> torch.Tensor:
         top = pre_NF.topk(self.k, dim=-1)
         return torch.zeros_like(pre_NF).scatter(-1, top.indices, top.values.relu())
+
+    def sparse_train_codes(self, pre_NF):
+        top = pre_NF.topk(self.k, dim=-1)
+        return top.values.relu(), top.indices
 
     def aux_loss(self, pre_NF, residual_ND, dead_F, W_dec_FD, group=LOCAL):
         if self.auxk_alpha == 0:
