@@ -176,6 +176,13 @@ def main() -> None:
               f"{t.get('l0', float('nan')):9.1f}")
     if any(PEER_OF[v] != v for v in mine):
         print("* against dictionary_learning's p-annealing trainer (it has no structured SAE)")
+    print("GFLOP/s count a dense step's 10 B D F; top-k decodes only its k rows per sample, so "
+          "its figure is dense-equivalent and may pass the peak")
+    ceiling = peak * 1e9 * a.B / flops_per_step  # activations/s of the bare products at peak
+    print(f"a dense step that were nothing but its five products at the peak would reach "
+          f"{ceiling:.0f} act/s" + "".join(
+              f"; {ceiling / t['acts_per_s']:.2f}x their {v}" for v, t in peer.items()
+              if v in ("panneal",)))
     if "structured" in mine and "panneal" in mine:
         extra = mine["panneal"]["acts_per_s"] / mine["structured"]["acts_per_s"] - 1
         print(f"structured costs {extra:+.1%} time per step over p-annealing (rank {a.rank})")

@@ -255,9 +255,10 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
 
         done = step + 1
         if evaluate is not None and (done % eval_every == 0 or done == steps):
-            loss_, recon_ = group.mean(torch.stack([loss.detach(), recon.detach()])).tolist()
+            mean_loss, mean_recon = group.mean(torch.stack([loss.detach(),
+                                                            recon.detach()])).tolist()
             if lead:
-                row = {"step": done, "loss": loss_, "recon": recon_,
+                row = {"step": done, "loss": mean_loss, "recon": mean_recon,
                        "dead_fraction_train":
                            (tokens_since_fired_F >= dead_after_tokens).float().mean().item()}
                 with torch.no_grad():
