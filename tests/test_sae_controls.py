@@ -59,3 +59,22 @@ def test_every_control_is_scored_for_every_seed_and_the_ceiling_is_perfect_by_ra
     ceiling = next(r for r in out if r.kind == "ceiling").final
     assert ceiling["mean_pcc_spearman"] == pytest.approx(1.0)
     assert ceiling["mean_pcc_raw"] == pytest.approx(1.0)
+
+
+def test_the_controls_are_cached_and_read_back_equal_and_a_new_seed_recomputes(setting,
+                                                                               monkeypatch):
+    cfg, store, concepts = setting
+    first = controls.controls(cfg, store, concepts)
+    calls = []
+    real = controls._compute
+    monkeypatch.setattr(controls, "_compute", lambda *a: calls.append(a) or real(*a))
+    again = controls.controls(cfg, store, concepts)
+    assert calls == []  # read from the cache
+    assert [(r.kind, r.variant, r.seed, r.k) for r in again] == [
+        (r.kind, r.variant, r.seed, r.k) for r in first]
+    for a, b in zip(first, again):
+        np.testing.assert_equal(a.final, b.final)
+    controls.controls(cfg.replace(seeds=(5,)), store, concepts)
+    assert len(calls) == 1
+    controls.controls(cfg.replace(alphas=(0.0, 0.5)), store, concepts)
+    assert len(calls) == 1  # the alpha sweep does not change a control

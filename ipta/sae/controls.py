@@ -9,18 +9,22 @@ as the trained SAEs, so that "variant A beats variant B" can be read against "A 
 - ``model_dims``: the model's own D activation dimensions, both signs (2D features);
 - ``ceiling``: the probe logits themselves as codes, a perfect log-odds feature per concept.
 
-``cfg`` below is the SAE chapter's Config.
+``cfg`` below is the SAE chapter's Config. The controls' scores are cached as one entry
+(``sae_controls``), keyed like the runs plus the seeds and variants they cover.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ipta.cache import get_or_build_dir
 from ipta.sae import metrics
-from ipta.sae.runs import (ConceptData, Run, calibration_sample, mechanism_hparams,
-                           reference_training)
+from ipta.sae.runs import (ConceptData, Run, calibration_sample, concept_spec,
+                           mechanism_hparams, reference_training)
 
 CONTROLS = ("untrained", "random", "random_topk", "model_dims", "ceiling")
 CONTROL_LABELS = {"untrained": "untrained", "random": "random features",
@@ -75,7 +79,24 @@ def _control(kind: str, variant: str, seed: int, k: int, final: dict[str, Any]) 
 
 def controls(cfg, store, concepts: ConceptData) -> list[Run]:
     """Every control of :data:`CONTROLS` for every seed (``model_dims`` and ``ceiling`` once:
-    they have no randomness), scored like the trained runs."""
+    they have no randomness), scored like the trained runs; read from the cache when there."""
+    # The controls cover every seed and variant, at the chapter's own k and alpha: only the
+    # alpha sweep and the matched-L0 switch leave them unchanged.
+    spec = {"config": cfg.cache_spec(exclude=("alphas", "matched_l0")),
+            "activations": store.directory.name,
+            "concepts": concept_spec(concepts)}
+
+    def build(tmp: Path) -> None:
+        rows = [{"kind": r.kind, "variant": r.variant, "seed": r.seed, "k": r.k,
+                 "final": r.final} for r in _compute(cfg, store, concepts)]
+        (tmp / "controls.json").write_text(json.dumps(rows))
+
+    path = get_or_build_dir("sae_controls", spec, build, code=("ipta.sae.controls",))
+    return [_control(row["kind"], row["variant"], row["seed"], row["k"], row["final"])
+            for row in json.loads((path / "controls.json").read_text())]
+
+
+def _compute(cfg, store, concepts: ConceptData) -> list[Run]:
     out: list[Run] = []
     val_ND = store.split(store.n_tokens - cfg.val_tokens, store.n_tokens).all()
     threshold = cfg.pcc_threshold

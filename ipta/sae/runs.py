@@ -195,9 +195,7 @@ def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
     train = store.split(0, store.n_tokens - cfg.val_tokens)
     val_ND = store.split(store.n_tokens - cfg.val_tokens, store.n_tokens).all()
     spec = {"config": cfg.cache_spec(exclude=SWEEP_FIELDS), "activations": store.directory.name,
-            "concepts": {"source": concepts.source, "reps": concepts.reps_ND,
-                         "logits": concepts.logits_NK,
-                         "heldout": _heldout_spec(concepts.heldout)},
+            "concepts": concept_spec(concepts),
             "variant": variant, "seed": seed, "alpha": alpha, "k": k, "hparams": hp}
     code = ("ipta.sae.runs",)
     ckpt = cache_root() / "sae_checkpoints" / entry_dir("sae_run", spec, code).name
@@ -238,9 +236,13 @@ def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
     return Run(variant, seed, alpha, k, saved["history"], saved["final"], path)
 
 
-def _heldout_spec(heldout: metrics.HeldOut | None) -> dict | None:
-    return None if heldout is None else {"logits": heldout.logits_NK, "fit": heldout.fit_N,
-                                         "score": heldout.score_N}
+def concept_spec(concepts: ConceptData) -> dict[str, Any]:
+    """What a cache key holds of the concept data: every array the metric reads."""
+    heldout = concepts.heldout
+    return {"source": concepts.source, "reps": concepts.reps_ND, "logits": concepts.logits_NK,
+            "heldout": None if heldout is None else {"logits": heldout.logits_NK,
+                                                     "fit": heldout.fit_N,
+                                                     "score": heldout.score_N}}
 
 
 def _brief(row: dict[str, Any]) -> dict[str, Any]:
