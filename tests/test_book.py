@@ -66,6 +66,18 @@ def test_every_page_of_the_table_of_contents_was_built(smoke_book):
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
 
 
+def test_the_reproduction_table_renders_as_one_table_with_a_row_per_line(smoke_book):
+    """Each row of book/reproduce.md is a row of one HTML table: a line that is not a table
+    row (a comment between rows, say) would turn every row after it into plain text."""
+    source = (smoke_book / "book" / "reproduce.md").read_text().splitlines()
+    rows = [line for line in source if line.startswith("| ")][1:]  # after the header
+    page = (smoke_book / "_build" / "html" / "book" / "reproduce.html").read_text()
+    assert page.count("<table") == 1
+    body = page[page.index("<tbody"):page.index("</tbody>")]
+    assert body.count("<tr") == len(rows) >= 19
+    assert "| Theorem" not in page and "| Table 2" not in page
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if not (CHROMIUM and CHROMEDRIVER):
