@@ -72,16 +72,15 @@ def _parser() -> argparse.ArgumentParser:
     student = sub.add_parser("student", help="write student notebooks: the chapters with the "
                              "exercises' solutions replaced by stubs")
     student.add_argument("out", type=Path, metavar="OUT_DIR", help="folder to write")
-    extract = sub.add_parser("extract-activations", help="fill the SAE chapter's activation "
-                             "cache entry; under torchrun every process extracts its share")
-    extract.add_argument("--profile", default="default", choices=PROFILES)
-    extract.add_argument("-p", "--param", nargs=2, action="append", default=[],
-                         metavar=("NAME", "VALUE"), help="a parameter of the SAE chapter")
-    train = sub.add_parser("train-sae", help="train the SAE chapter's SAEs into the cache; "
-                           "under torchrun all processes train each SAE together (DDP)")
-    train.add_argument("--profile", default="default", choices=PROFILES)
-    train.add_argument("-p", "--param", nargs=2, action="append", default=[],
-                       metavar=("NAME", "VALUE"), help="a parameter of the SAE chapter")
+    for command, text in (
+            ("extract-activations", "fill the SAE chapter's activation cache entry; under "
+             "torchrun every process extracts its share"),
+            ("train-sae", "train the SAE chapter's SAEs into the cache; under torchrun all "
+             "processes train each SAE together (DDP)")):
+        heavy = sub.add_parser(command, help=text)
+        heavy.add_argument("--profile", default="default", choices=PROFILES)
+        heavy.add_argument("-p", "--param", nargs=2, action="append", default=[],
+                           metavar=("NAME", "VALUE"), help="a parameter of the SAE chapter")
     cache = sub.add_parser("cache", help="check or tidy the cache ($IPTA_CACHE_DIR)")
     cache_sub = cache.add_subparsers(dest="cache_command", required=True)
     verify = cache_sub.add_parser("verify", help="hash every file of every entry against its "
@@ -153,7 +152,12 @@ def _train_saes(profile: str, params: dict[str, str]) -> int:
     from ipta.sae import chapter, runs
 
     lead = int(os.environ.get("RANK", "0")) == 0
-    with _torchrun_group(chapter.Config.for_profile(profile, **params)) as cfg:
+    cfg = chapter.Config.for_profile(profile, **params)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.batch_size % world:
+        raise ConfigError(f"parameter 'batch_size': {cfg.batch_size} is not a multiple of the "
+                          f"{world} processes torchrun started; each must hold an equal share")
+    with _torchrun_group(cfg) as cfg:
         store = runs.activations(cfg, progress=lead)
         concepts = runs.concept_data(cfg, progress=lead)
         trained = chapter.train_all(cfg, store, concepts, progress=lead)

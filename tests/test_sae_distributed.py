@@ -182,3 +182,14 @@ def test_the_chapters_run_trained_by_two_processes_is_the_entry_one_process_writ
         for key, value in state.items():
             torch.testing.assert_close(r_state[key], value, rtol=1e-4, atol=1e-4)
     assert not list((tmp_path / "two" / "sae_checkpoints").glob("*/step_*"))
+
+
+def test_train_sae_refuses_a_batch_the_processes_cannot_share_before_any_work(monkeypatch,
+                                                                              capsys, tmp_path):
+    from ipta import cli
+
+    monkeypatch.setenv("IPTA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("WORLD_SIZE", "3")  # as torchrun --nproc_per_node 3 sets it
+    assert cli.main(["train-sae", "--profile", "smoke", "-p", "batch_size", "64"]) == 2
+    assert "'batch_size': 64 is not a multiple of the 3 processes" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing was extracted or trained
