@@ -84,8 +84,8 @@ class InMemory:
     def __init__(self, x_ND: torch.Tensor):
         self.x = x_ND
 
-    def sample(self, generator, n):
-        return self.x[torch.randint(len(self.x), (n,), generator=generator)]
+    def sample(self, generator, n, rows=slice(None)):
+        return self.x[torch.randint(len(self.x), (n,), generator=generator)[rows]]
 
 
 def planted_data(n: int, d: int, n_true: int, seed: int = 0) -> np.ndarray:

@@ -19,9 +19,9 @@ class Planted:
         g = torch.Generator().manual_seed(seed)
         self.dirs = torch.randn(12, 8, generator=g)
 
-    def sample(self, generator, n):
+    def sample(self, generator, n, rows=slice(None)):
         z = (torch.rand(n, 12, generator=generator) < 0.15) * torch.rand(n, 12, generator=generator)
-        return z @ self.dirs
+        return (z @ self.dirs)[rows]
 
 
 class Killed(Exception):

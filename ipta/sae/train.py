@@ -234,9 +234,7 @@ def train_sae(sae: SparseAutoencoder, data: ActivationSource, *, steps: int, bat
     for step in pbar:
         for param_group in opt.param_groups:
             param_group["lr"] = lr * lr_scale(step, warmup_steps)
-        x_ND = data.sample(gen, batch_size) if group.size == 1 else data.sample(
-            gen, batch_size, rows=rows)
-        xn_ND = x_ND.to(device) * sae.input_scale
+        xn_ND = data.sample(gen, batch_size, rows=rows).to(device) * sae.input_scale
         loss, recon, own, fired_F = training_step(
             xn_ND, step, tokens_since_fired_F >= dead_after_tokens)
 
