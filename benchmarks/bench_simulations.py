@@ -22,7 +22,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from ipta.simulations.chapter import Config as SimulationConfig
+from ipta.simulations.config import Config as SimulationConfig
 from ipta.simulations.masked_mlp import train_batched, train_single
 from ipta.simulations.problems import make_problem, sweep_settings, training_data
 from ipta.simulations.sweep import evaluate_runs, stack_runs

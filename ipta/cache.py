@@ -4,9 +4,12 @@ An entry is a directory ``<root>/<kind>/<key>/``. Its key is derived, never list
 SHA-256 of the kind, the JSON of its spec, the package version and the *code fingerprint* of the
 modules that compute it. A spec may hold a :class:`ipta.config.Config` (every field counts
 except those declared ``affects_results=False``), arrays (keyed by their bytes), paths and plain
-values. The code fingerprint follows the ``ipta`` imports of the named modules (lazy ones inside
-functions too) and hashes each module's syntax tree without its docstrings, so editing a comment
-or a docstring keeps the cache while any change to code a result depends on rebuilds it. Entries
+values. The code fingerprint (:mod:`ipta.fingerprint`) follows the ``ipta`` imports of the named modules
+(lazy ones inside functions too) and hashes each module's syntax tree without its docstrings, so
+editing a comment or a docstring keeps the cache while any change to code a result depends on
+rebuilds it; config modules, whose values a key holds already, are left out. A function
+whose result is cached keys every one of its own arguments unless it names those that cannot
+change the result (:func:`call_spec`), as joblib's memory does. Entries
 are built in a temporary directory beside their final place and renamed into it, so an
 interrupted run never leaves a half-written entry.  Arrays are stored as ``.npz`` and metadata
 as ``cfg.json``/``meta.json``: no pickles, no absolute paths.
@@ -22,11 +25,9 @@ The root is ``$IPTA_CACHE_DIR`` if set, else ``~/.cache/ipta``.
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import functools
+import dataclasses
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -34,12 +35,13 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ipta.fingerprint import code_fingerprint
 from ipta.integrity import MANIFEST, check_folder, folder_bytes, write_manifest
 
 try:
@@ -58,7 +60,9 @@ def cache_root() -> Path:
 
 
 def _canonical(obj: Any) -> Any:
-    """JSON-ready form of a spec: tuples as lists, Paths as strings, numpy scalars as Python."""
+    """JSON-ready form of a spec: tuples as lists, Paths as strings, numpy scalars as Python,
+    arrays by their bytes, configs by their :meth:`~ipta.config.Config.cache_spec`, other
+    dataclasses field by field, functions by name."""
     if isinstance(obj, Mapping):
         return {str(k): _canonical(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
     if isinstance(obj, (list, tuple)):
@@ -75,92 +79,42 @@ def _canonical(obj: Any) -> Any:
         return _canonical(obj.cache_spec())
     if hasattr(obj, "to_dict"):
         return _canonical(obj.to_dict())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        # A spec dataclass counts whole: every field, under its type's name.
+        return {"type": type(obj).__qualname__,
+                **{f.name: _canonical(getattr(obj, f.name)) for f in dataclasses.fields(obj)}}
+    if callable(obj) and hasattr(obj, "__qualname__"):
+        return f"{obj.__module__}.{obj.__qualname__}"  # its code is in the fingerprint
     return obj
 
 
-# ------------------------------------------------------------------------ code fingerprints
-def _without_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            if (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                    and isinstance(body[0].value.value, str)):
-                node.body = body[1:] or [ast.Pass()]
-    return tree
-
-
-@functools.lru_cache(maxsize=None)
-def _parsed(path: str, mtime_ns: int, size: int) -> tuple[str, tuple[str, ...]]:
-    """(digest of the docstring-free syntax tree, absolute names this file imports)."""
-    tree = ast.parse(Path(path).read_text(encoding="utf-8"))
-    imports: list[str] = []
-    package = _package_of(path)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imports += [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:  # relative import: resolve against this file's package
-                parts = package.split(".")[:len(package.split(".")) - node.level + 1]
-                base = ".".join(parts + ([base] if base else []))
-            imports.append(base)
-            imports += [f"{base}.{a.name}" for a in node.names]
-    dump = ast.dump(_without_docstrings(tree), annotate_fields=False, include_attributes=False)
-    return hashlib.sha256(dump.encode()).hexdigest(), tuple(imports)
-
-
-def _package_of(path: str) -> str:
-    """Dotted package that a source file belongs to, found by walking up ``__init__.py`` files."""
-    p = Path(path).resolve()
-    parts: list[str] = []
-    d = p.parent
-    while (d / "__init__.py").exists():
-        parts.insert(0, d.name)
-        d = d.parent
-    return ".".join(parts)
-
-
-def _source_file(module: str) -> Path | None:
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return None
-    return Path(spec.origin)
-
-
-def code_closure(modules: Iterable[str]) -> dict[str, Path]:
-    """Every module of the same top-level package reachable by imports from ``modules``."""
-    todo = list(modules)
-    tops = {m.split(".")[0] for m in todo}
-    found: dict[str, Path] = {}
-    while todo:
-        name = todo.pop()
-        if name in found or name.split(".")[0] not in tops:
-            continue
-        path = _source_file(name)
-        if path is None:
-            continue  # an imported attribute (a function or class), not a module
-        found[name] = path
-        st = path.stat()
-        todo += _parsed(str(path), st.st_mtime_ns, st.st_size)[1]
-        if "." in name:
-            todo.append(name.rsplit(".", 1)[0])  # importing a.b runs a/__init__.py
-    return found
-
-
-def code_fingerprint(modules: Sequence[str]) -> str:
-    """Digest of the code behind a result: the docstring-free syntax of every module in the
-    import closure of ``modules`` (see the module docstring)."""
-    h = hashlib.sha256()
-    for name, path in sorted(code_closure(modules).items()):
-        st = path.stat()
-        h.update(f"{name}:{_parsed(str(path), st.st_mtime_ns, st.st_size)[0]};".encode())
-    return h.hexdigest()
-
-
 # ----------------------------------------------------------------------------------- entries
+def call_spec(func: Callable[..., Any], arguments: Mapping[str, Any], *,
+              ignore: Sequence[str] = (), replace: Mapping[str, Any] | None = None
+              ) -> dict[str, Any]:
+    """The spec of a cached call of ``func``: every parameter of its signature, by name, with the
+    value in ``arguments`` (the function's ``locals()`` at its start), except those in
+    ``ignore`` (where to compute, how to report progress: what cannot change the result);
+    ``replace`` keys a parameter by another value (a model name by its weights' fingerprint).
+
+    Every parameter counts unless declared: a keyword added to ``func`` later is part of the key
+    by itself. Names in ``ignore`` or ``replace`` that are not parameters are an error, so a
+    renamed parameter cannot silently drop out of, or stay in, a key."""
+    import inspect
+
+    params = [p for p in inspect.signature(func).parameters.values()
+              if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    names = {p.name for p in params}
+    replace = dict(replace or {})
+    unknown = sorted((set(ignore) | set(replace)) - names)
+    if unknown:
+        raise KeyError(f"call_spec({func.__name__}): {unknown} are not its parameters")
+    missing = sorted(names - set(arguments))
+    if missing:
+        raise KeyError(f"call_spec({func.__name__}): no value for {missing}")
+    return {n: replace.get(n, arguments[n]) for n in (p.name for p in params) if n not in ignore}
+
+
 def cache_key(kind: str, spec: Mapping[str, Any], code: Sequence[str]) -> str:
     """Hex digest naming the entry of ``kind`` for ``spec``, computed by the modules ``code``
     (and everything they import), under this package version."""

@@ -136,10 +136,11 @@ def _torchrun_group(cfg) -> Iterator[Any]:
 def _extract_activations(profile: str, params: dict[str, str]) -> int:
     """The SAE chapter's activations into the cache, by every process torchrun started (each
     extracts its share of the windows); one process without it."""
-    from ipta.sae import chapter, runs
+    from ipta.sae import runs
+    from ipta.sae.config import Config
 
     lead = int(os.environ.get("RANK", "0")) == 0
-    with _torchrun_group(chapter.Config.for_profile(profile, **params)) as cfg:
+    with _torchrun_group(Config.for_profile(profile, **params)) as cfg:
         store = runs.activations(cfg, progress=lead)
     if lead:
         print(f"[ipta] {store.n_tokens} activation rows of {cfg.model} in {store.directory}")
@@ -149,18 +150,18 @@ def _extract_activations(profile: str, params: dict[str, str]) -> int:
 def _train_saes(profile: str, params: dict[str, str]) -> int:
     """Every SAE of the SAE chapter into the cache (where ``ipta run`` finds them), each trained
     by all the processes torchrun started together; one process without it."""
-    from ipta.sae import chapter, runs
+    from ipta.sae import runs
+    from ipta.sae.config import Config
 
     lead = int(os.environ.get("RANK", "0")) == 0
-    cfg = chapter.Config.for_profile(profile, **params)
+    cfg = Config.for_profile(profile, **params)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if cfg.batch_size % world:
         raise ConfigError(f"parameter 'batch_size': {cfg.batch_size} is not a multiple of the "
                           f"{world} processes torchrun started; each must hold an equal share")
     with _torchrun_group(cfg) as cfg:
-        store = runs.activations(cfg, progress=lead)
-        concepts = runs.concept_data(cfg, progress=lead)
-        trained = chapter.train_all(cfg, store, concepts, progress=lead)
+        store, concepts = runs.chapter_inputs(cfg, progress=lead)
+        trained = runs.train_all(cfg, store, concepts, progress=lead)
     if lead:
         folders = {r.directory for group in trained for r in group}
         print(f"[ipta] {len(folders)} SAEs of profile {profile} are in the cache; `ipta run "
@@ -172,13 +173,14 @@ def _sae_long(root: Path, out: Path | None, params: dict[str, str]) -> Path:
     import json
     import time
 
-    from ipta.sae import chapter
+    from ipta.sae import chapter, long
 
-    cfg = chapter.long_config(**params)
+    cfg = long.long_config(**params)
     start = time.perf_counter()
-    summary = chapter.summarise_long(chapter.run(cfg, progress=False), cfg)
+    res = chapter.run(cfg, progress=False)
+    summary = long.summarise_long(res.main, res.controls, cfg)
     summary["wall_seconds"] = round(time.perf_counter() - start)
-    out = out or root / chapter.LONG_RESULT
+    out = out or root / long.LONG_RESULT
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(summary, indent=1, sort_keys=True))

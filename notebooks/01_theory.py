@@ -135,7 +135,7 @@ chapter.glue_figure("theory-kl", chapter.figure_kl_curve(res))
 # ```
 
 # %%
-numbers = chapter.glue_numbers(res)
+numbers = chapter.glue_numbers(res, cfg)
 
 # %% [markdown]
 # ## Theorem 3.1: is $f(x)$ affine in $\log p(\mathbf z\mid x)$?

@@ -95,7 +95,7 @@ from IPython.display import Markdown, display
 start = time.perf_counter()
 res = chapter.run(cfg)
 wall = time.perf_counter() - start
-print(f"{len(res.runs)} runs; this cell took {wall:.0f} s (training and probing; "
+print(f"{chapter.describe(res)}; this cell took {wall:.0f} s (training and probing; "
       f"near 0 when the cached result is reused)")
 
 # %% [markdown]
@@ -176,7 +176,7 @@ print("left panel: correlation between trained accuracy and posterior concentrat
 # network and on the same network untrained; bands and ± are one standard deviation over seeds.
 
 # %%
-numbers = chapter.glue_numbers(res)
+numbers = chapter.glue_numbers(res, cfg)
 chapter.glue_figure("sim-controls", chapter.figure_controls(res))
 
 # %% [markdown]
@@ -268,7 +268,7 @@ display(chapter.table_diversity(res))
 # The sentences below are computed from this run, so they stay true when the parameters change.
 
 # %%
-display(Markdown(chapter.reading(res)))
+display(Markdown(chapter.reading_summary(res)))
 
 # %% [markdown]
 # **What agrees with the paper.** On the chain, probe accuracy climbs as observed variables are

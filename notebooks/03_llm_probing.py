@@ -58,6 +58,7 @@ rigorous_max_iter: int = None  # lbfgs iterations of the rigorous-mode probes: e
 device: str = None  # device for the forward passes: one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' [str]
 dtype: str = None  # model dtype ('auto': float32 on a CPU, bfloat16 on a GPU that has it; the authors used float32) [one of 'auto', 'float32', 'bfloat16', 'float16']
 batch_size: int = None  # words per forward pass [int ≥ 1 ≤ 4,096 (more with allow_huge)]
+throughput: bool = None  # measure each model's words per second of uncached extraction for the summary table [bool]
 device_map: str = None  # spread each model with accelerate: 'auto' fills the GPUs in turn, then the CPU (for models larger than one device); None keeps it on `device` [one of None, 'auto']
 allow_huge: bool = None  # lift the soft upper bounds ('more with allow_huge') on sizes and counts, for a run that really is that large [bool]
 
@@ -83,6 +84,7 @@ cfg = chapter.setup(profile, namespace=globals())
 import pandas as pd
 from IPython.display import Markdown, display
 res = chapter.run(cfg)
+print(chapter.describe(res))
 for note in res.notes:
     display(Markdown(f"**Note.** {note}"))
 chapter.table_counts(res)
@@ -144,7 +146,7 @@ chapter.glue_figure("probe-paper", chapter.figure_paper_heatmaps(res))
 
 # %%
 table = chapter.table_summary(res)
-numbers = chapter.glue_numbers(res, table, cfg)
+numbers = chapter.glue_numbers(res, cfg)
 pd.set_option("display.max_rows", 200)
 table
 

@@ -47,7 +47,7 @@ layer: int = None  # index into hidden_states (-1 ＝ after the final norm, the 
 act_dtype: str = None  # dtype of the stored activations [one of 'float16', 'float32']
 extract_batch: int = None  # windows per forward pass during extraction [int ≥ 1 ≤ 4,096 (more with allow_huge)]
 device: str = None  # device for the model and the SAEs: one of 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' [str]
-variants: list = None  # SAE variants to train [each one of 'topk', 'batchtopk', 'panneal', 'structured' (at least one)]
+variants: list = None  # SAE variants to train: topk, batchtopk, panneal, structured, adapter, or any other registered in ipta.sae.mechanisms [list of str (at least one)]
 seeds: list = None  # seeds (SAE init, batch order, svd_lowrank); tables give mean and spread over them [list of int ≥ 0 ≤ 2147483647 (at least one)]
 n_features: int = None  # dictionary size F (paper's value lost) [int ≥ 27 ≤ 1,048,576 (more with allow_huge)]
 k: int = None  # active features per token of top-k / batch-top-k (paper's value lost) [int ≥ 1 ≤ 4,096 (more with allow_huge)]
@@ -146,7 +146,7 @@ cfg = chapter.setup(profile, namespace=globals())
 
 # %%
 res = chapter.run(cfg)
-print(res.describe())
+print(chapter.describe(res))
 
 # %% [markdown]
 # ## How the runs are scored
@@ -210,7 +210,7 @@ chapter.glue_figure("sae-chance", chapter.figure_chance(res))
 # ```
 
 # %%
-numbers = chapter.glue_numbers(res)
+numbers = chapter.glue_numbers(res, cfg)
 
 # %% [markdown]
 # Over {glue:text}`n_seeds` seeds, by the paper's metric, each trained variant against its own
@@ -282,7 +282,7 @@ chapter.table_2(res).round(3)
 # coverages would be the ones in our last table row.
 
 # %%
-print(chapter.paper_rows_check())
+print(chapter.reading_paper_rows())
 
 # %% [markdown]
 # ## Matched sparsity
@@ -402,7 +402,7 @@ chapter.glue_figure("sae-long", chapter.figure_long(long))
 # ```
 
 # %%
-long_numbers = chapter.long_numbers(long)
+long_numbers = chapter.glue_long_numbers(long)
 
 # %% [markdown]
 # After {glue:text}`long_tokens:,.0f` training tokens, the margins over the untrained versions
@@ -458,8 +458,9 @@ chapter.table_runs(res, cfg)
 # ```{exercise} Write it: each variant against its own untrained copy, held out
 # :label: sae-ex-gain
 #
-# `chapter.paired_gain(res, variant, key)` returns the mean over seeds of a trained variant's
-# score minus its untrained copy's, its standard error and the number of seeds. Print it for
+# `chapter.paired_gain(res, variant, key)` returns the difference between a trained variant's
+# score and its untrained copy's, paired by seed: its `mean` over seeds, its standard error `se`
+# and the number of seeds `n`. Print it for
 # every trained variant with `key="mean_pcc_heldout"` (the metric on words its probes never
 # saw), and say which variants clear twice their standard error.
 # ```
@@ -471,9 +472,9 @@ chapter.table_runs(res, cfg)
 
 # %%
 for variant in sorted({r.variant for r in res.main}):
-    mean, se, n = chapter.paired_gain(res, variant, "mean_pcc_heldout")
-    print(f"{variant}: {mean:+.3f} (standard error {se:.3f}, {n} seeds) -> "
-          f"{chapter.verdict(mean, se)} its untrained copy")
+    gain = chapter.paired_gain(res, variant, "mean_pcc_heldout")
+    print(f"{variant}: {gain.mean:+.3f} (standard error {gain.se:.3f}, {gain.n} seeds) -> "
+          f"{chapter.BEATS(gain)} its untrained copy")
 
 # %% [markdown]
 # A variant "beats" its untrained copy here only if the paired difference exceeds twice its

@@ -16,7 +16,7 @@ import pytest
 from ipta import cache
 from ipta.lm.models import LazyModel
 from ipta.sae import runs
-from ipta.sae.chapter import Config as SAEConfig
+from ipta.sae.config import Config as SAEConfig
 
 pytestmark = pytest.mark.slow
 

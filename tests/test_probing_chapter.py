@@ -14,5 +14,5 @@ def test_extraction_and_throughput_share_one_model_load(tmp_path, monkeypatch):
     res = chapter.run(cfg, progress=False)
     assert len(calls) == 1
     assert res.throughput["tiny:llama"] > 0
-    chapter.run(cfg, throughput=False, progress=False)
+    chapter.run(cfg.replace(throughput=False), progress=False)
     assert len(calls) == 1  # warm: every representation cached, nothing to measure

@@ -1,6 +1,7 @@
 """The notebook runner: parameters are injected, bad ones refused before any computation,
 and a failing cell is named."""
 
+import sys
 import textwrap
 from dataclasses import dataclass
 
@@ -23,7 +24,6 @@ class FixtureConfig(Config):
     PROFILES = {"smoke": {"n": 1}}
 
 
-Config = FixtureConfig  # this test module stands in for a chapter module
 
 
 NOTEBOOK = textwrap.dedent('''\
@@ -58,8 +58,16 @@ def project(tmp_path, monkeypatch):
     (tmp_path / "_config.yml").write_text("title: fixture\n")
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "99_fixture.py").write_text(NOTEBOOK)
-    monkeypatch.setitem(chapters.CHAPTERS, "99_fixture", __name__)
-    return tmp_path
+    package = tmp_path / "src" / "fixture_chapter"  # a chapter package whose Config is above
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    for room in ("config", "chapter"):
+        (package / f"{room}.py").write_text(f"from {__name__} import FixtureConfig as Config\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    monkeypatch.setitem(chapters.CHAPTERS, "99_fixture", "fixture_chapter")
+    yield tmp_path
+    for name in [m for m in sys.modules if m.startswith("fixture_chapter")]:
+        del sys.modules[name]
 
 
 def _outputs(path):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ipta.sae import controls, runs
-from ipta.sae.chapter import Config as SAEConfig
+from ipta.sae.config import Config as SAEConfig
 from ipta.sae.model import SparseAutoencoder
 from ipta.sae.train import train_sae
 
@@ -25,10 +25,11 @@ def test_the_untrained_control_is_where_training_starts(setting):
     cfg, store, _ = setting
     for variant in ("topk", "panneal"):
         control = controls.untrained_sae(cfg, variant, 1, store)
-        hp = runs.mechanism_hparams(cfg, variant, 1, cfg.alpha, cfg.k)
+        kind = runs.mechanism(variant)
+        hp = kind.hparams_from(cfg, seed=1, alpha=cfg.alpha, k=cfg.k)
         start = SparseAutoencoder(store.d_model, cfg.n_features, variant, hp, seed=1)
         train_sae(start, store.split(0, store.n_tokens - cfg.val_tokens), steps=0,
-                  batch_size=8, lr=1e-3, seed=1, **runs.reference_training(cfg, variant))
+                  batch_size=8, lr=1e-3, seed=1, **kind.training(cfg))
         for name, tensor in start.state_dict().items():
             torch.testing.assert_close(control.state_dict()[name], tensor, rtol=0, atol=0)
 

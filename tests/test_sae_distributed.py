@@ -154,12 +154,13 @@ def _chapter_run(rank, world, cache, init):
 
         dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank,
                                 world_size=world)
-    from ipta.sae import chapter, runs
+    from ipta.sae import runs
+    from ipta.sae.config import Config
 
-    cfg = chapter.Config.for_profile("smoke", **SMOKE)
+    cfg = Config.for_profile("smoke", **SMOKE)
     store = runs.activations(cfg, progress=False)
-    [run], _, _ = chapter.train_all(cfg, store, runs.concept_data(cfg, progress=False),
-                                    progress=False)
+    [run], _, _ = runs.train_all(cfg, store, runs.concept_data(cfg, progress=False),
+                                 progress=False)
     if world > 1:
         dist.destroy_process_group()
     files = sorted(p.name for p in run.directory.iterdir())

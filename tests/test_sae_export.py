@@ -5,9 +5,13 @@ import json
 import pytest
 import torch
 
-from ipta.sae.export import (ARCHITECTURES, export_saelens, find_run, record_runs,
-                             saelens_decode, saelens_encode)
+from ipta.sae.export import (export_saelens, find_run, record_runs, saelens_decode,
+                             saelens_encode)
 from ipta.sae.model import SparseAutoencoder
+
+ARCHITECTURES = {"topk": "topk", "batchtopk": "jumprelu", "panneal": "standard",
+                 "structured": "standard", "adapter": "standard"}
+"""Each built-in mechanism and the SAELens architecture that computes its inference codes."""
 
 HPARAMS = {"topk": {"k": 5}, "batchtopk": {"k": 5}, "panneal": {}, "structured": {"alpha": 0.1},
            "adapter": {"alpha": 0.1}}

@@ -5,7 +5,7 @@ import pytest
 from ipta.lm import models
 from ipta.lm.models import LazyModel
 from ipta.sae import runs
-from ipta.sae.chapter import Config as SAEConfig
+from ipta.sae.config import Config as SAEConfig
 
 SMOKE = dict(model="tiny:llama", concept_source="embedded", n_tokens=600, val_tokens=128,
              max_pairs_per_concept=3)

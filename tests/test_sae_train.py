@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from ipta.sae.model import SparseAutoencoder, TopK
+from ipta.sae.mechanisms.ksparse import TopK
+from ipta.sae.model import SparseAutoencoder
 from ipta.sae.train import train_sae
 
 HPARAMS = {"topk": {"k": 2}, "batchtopk": {"k": 2},

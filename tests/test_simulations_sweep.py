@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ipta.config import ConfigError
-from ipta.simulations.chapter import Config as SimulationConfig
+from ipta.simulations.config import Config as SimulationConfig
 from ipta.simulations.masked_mlp import train_batched, train_single
 from ipta.simulations.problems import Setting, make_problem, sweep_settings, training_data
 from ipta.simulations.sweep import (probe_accuracy, probed_positions, results_frame, run_sweep,

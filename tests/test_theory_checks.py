@@ -6,7 +6,7 @@ import pytest
 from ipta.theory.checks import (affine_fit_scores, concept_pairs, context_residuals,
                                 effective_sample_size, mean_abs_cosine_of_random_directions, features_XZ, fit_affine, pair_cosines,
                                 rank_and_condition, token_diversity_matrix)
-from ipta.theory.chapter import Config as TheoryConfig
+from ipta.theory.config import Config as TheoryConfig
 from ipta.theory.model import enumerate_model, make_model
 
 

@@ -11,7 +11,7 @@ from ipta.theory.checks import context_diversity_matrix, rank_and_condition, tok
 from ipta.config import ConfigError
 from ipta.latent.dag import all_configs
 from ipta.latent.invertibility import invertibility_error_X
-from ipta.theory.chapter import Config as TheoryConfig
+from ipta.theory.config import Config as TheoryConfig
 from ipta.theory.model import (enumerate_model, log_context_likelihood_XZ, log_prior_Z,
                                make_model, sample, token_likelihood_ZY)
 

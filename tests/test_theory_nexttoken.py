@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ipta.theory.chapter import Config as TheoryConfig
+from ipta.theory.config import Config as TheoryConfig
 from ipta.theory.model import enumerate_model, make_model
 from ipta.theory.nexttoken import optimal_logit_ratios_XY, train_next_token
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ipta.cache import get_or_compute
+from ipta.cache import call_spec, get_or_compute
 
 Position = Literal["last", "mean"]
 POSITIONS = ("last", "mean")
@@ -190,17 +190,18 @@ def cached_word_representations(model_name: str, words: Sequence[str], *,
                                 loaded: Any = None) -> np.ndarray:
     """:func:`word_representations` through the ipta cache; the model loads only on a miss.
 
-    Keyed by the model fingerprint, revision, dtype, layer, position, template and the word
-    list's checksum (``device`` and ``batch_size`` do not change a word's state: padding is
-    masked, which the tests check against unbatched forward passes). ``loaded`` passes an
+    Keyed by every argument (:func:`ipta.cache.call_spec`), the model by its fingerprint and the
+    words by their checksum, except ``device`` and ``batch_size``, which do not change a word's
+    state (padding is masked, which the tests check against unbatched forward passes). ``loaded`` passes an
     already loaded ``(model, tokenizer)`` of that name, or a function returning one (e.g. an
     :class:`ipta.lm.models.LazyModel`), called only on a miss.
     """
     from ipta.lm.models import load_model, model_fingerprint
 
-    spec = {"model": model_fingerprint(model_name, revision), "revision": revision,
-            "dtype": dtype, "layer": layer, "position": position, "template": template,
-            "words": words_checksum(words), "n_words": len(words)}
+    spec = call_spec(cached_word_representations, locals(),
+                     ignore=("device", "batch_size", "progress", "loaded"),
+                     replace={"model_name": model_fingerprint(model_name, revision),
+                              "words": words_checksum(words)})
 
     def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if callable(loaded):

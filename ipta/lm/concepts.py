@@ -88,6 +88,22 @@ PAPER_FILES: tuple[tuple[str, str, str], ...] = (
      "972ac9dac829a97cd209662554868a2b34bd00e427d4d37f60efe454e55838e8"),
 )
 
+
+@dataclass(frozen=True)
+class PinnedFiles:
+    """Files of one commit of a public repository, each checked by its SHA-256: what the cache
+    entry of a download is keyed by, whole."""
+
+    repo: str
+    commit: str
+    files: tuple[tuple[str, str, str], ...]
+    """(concept name, file name, sha256), in the order of Figure 3."""
+    url: str
+    """The folder's raw URL at that commit."""
+
+
+PAPER_SOURCE = PinnedFiles(PAPER_REPO, PAPER_COMMIT, PAPER_FILES, RAW_URL)
+
 CONCEPT_NAMES: tuple[str, ...] = tuple(name for name, _, _ in PAPER_FILES)
 """The 27 concept names, in the row/column order of the paper's Figure 3."""
 
@@ -163,12 +179,12 @@ def _checked_text(data: bytes, file_name: str, expected: str, where: str) -> str
     return data.decode("utf-8")
 
 
-def _download_to(directory: Path) -> None:
-    """Fetch the 27 files from the pinned commit's raw URLs into ``directory``."""
+def _download_to(directory: Path, source: PinnedFiles = PAPER_SOURCE) -> None:
+    """Fetch the pinned files of ``source`` from their raw URLs into ``directory``."""
     from ipta.progress import bar
 
-    for _, file_name, _ in bar(PAPER_FILES, desc="word pairs", leave=False):
-        url = RAW_URL + urllib.parse.quote(file_name)
+    for _, file_name, _ in bar(source.files, desc="word pairs", leave=False):
+        url = source.url + urllib.parse.quote(file_name)
         try:
             with urllib.request.urlopen(url, timeout=30) as response:
                 (directory / file_name).write_bytes(response.read())
@@ -190,8 +206,8 @@ def _paper_directory(directory: str | None) -> Path:
         return path
     from ipta.cache import get_or_build_dir
 
-    return get_or_build_dir("word_pairs", {"repo": PAPER_REPO, "commit": PAPER_COMMIT},
-                            _download_to, code=("ipta.lm.concepts",))
+    return get_or_build_dir("word_pairs", {"source": PAPER_SOURCE}, _download_to,
+                            code=("ipta.lm.concepts",))
 
 
 def load_paper_concepts(directory: str | None = None) -> ConceptSet:

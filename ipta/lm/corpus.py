@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ipta.cache import distributed_world, get_or_build_dir, get_or_build_dir_collective
+from ipta.cache import (call_spec, distributed_world, get_or_build_dir,
+                        get_or_build_dir_collective)
 
 GENSIM_FILES = ("lee_background.cor",
                 "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
@@ -306,10 +307,11 @@ def cached_activations(model_name: str, corpus: str = "gensim", *, n_tokens: int
     :class:`ipta.lm.models.LazyModel`), called only on a miss."""
     from ipta.lm.models import load_model, model_fingerprint
 
-    spec = {"model": model_fingerprint(model_name, revision), "revision": revision,
-            "corpus": corpus_fingerprint(corpus), "n_tokens": n_tokens, "layer": layer,
-            "context_length": context_length, "dtype": dtype, "shard_tokens": shard_tokens,
-            "max_windows_per_doc": max_windows_per_doc, "model_dtype": model_dtype}
+    # The batch, device, progress and memory layout cannot change a row (padding is masked).
+    spec = call_spec(cached_activations, locals(),
+                     ignore=("batch_size", "device", "progress", "in_memory", "loaded"),
+                     replace={"model_name": model_fingerprint(model_name, revision),
+                              "corpus": corpus_fingerprint(corpus)})
 
     rank, world_size = distributed_world()
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ipta.cache import get_or_build_dir
+from ipta.cache import call_spec, get_or_build_dir
 from ipta.devices import pick_device
 
 
@@ -148,8 +148,8 @@ def embedded_model_dir(name: str) -> Path:
                 f.unlink()
             scratch.rmdir()
 
-    return get_or_build_dir("models", {"name": name, "package": entry.package}, build,
-                            code=("ipta.lm.models",))
+    spec = {**call_spec(embedded_model_dir, locals()), "entry": entry}  # the package, whole
+    return get_or_build_dir("models", spec, build, code=("ipta.lm.models",))
 
 
 def _resolve(name: str) -> str:

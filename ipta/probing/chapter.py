@@ -3,102 +3,24 @@ concept set x mode, with the rigorous mode's controls.
 
 Like every chapter module: :class:`Config`, :func:`setup`, :func:`run` returning a
 :class:`Result`, then tables (``table_*``) and figures (``figure_*``). The probe arithmetic lives
-in :mod:`ipta.probing.probes`; representations come from :mod:`ipta.lm`.
+in :mod:`ipta.probing.alignment`; representations come from :mod:`ipta.lm`.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from ipta.cache import get_or_compute
-from ipta.config import Config as BaseConfig
-from ipta.config import SEED_HIGH, ConfigError, param
-from ipta.devices import DEVICE_HELP, device_problem
+from ipta.cache import call_spec, get_or_compute
 from ipta.figures import PAGE_WIDTH, glue_figure, page_style  # noqa: F401 (notebook: chapter.glue_figure)
 from ipta.notebook import glue_values, setup_for
+from ipta.lm.concepts import ConceptSet, load_concept_set, paper_directory_named
 from ipta.lm.models import LazyModel
-from ipta.lm.concepts import (CONCEPT_NAMES, SOURCES, ConceptSet,
-                              load_concept_set, paper_directory_named,
-                              paper_directory_problem)
-from ipta.probing.probes import PAPER_C, PairReps, paper_mode, rigorous_mode
-
-
-@dataclass(frozen=True)
-class Config(BaseConfig):
-    """Parameters of the LLM-probing chapter (notebooks/03_llm_probing.py)."""
-
-    models: tuple[str, ...] = param(("smollm2-135m", "gemma3-270m"),
-                                    "models: embedded short names, Hugging Face ids or local "
-                                    "folders ('tiny:llama' = a random tiny model, for tests)")
-    concept_sources: tuple[str, ...] = param(("embedded", "paper"),
-                                             "concept sets; 'paper' is shown when a folder of its files "
-                                             "is named (else skipped with a note)", choices=SOURCES)
-    word_pairs_dir: str | None = param(None, "folder of the paper's 27 word-pair files (else "
-                                       "$IPTA_WORD_PAIRS_DIR, else the pinned download)",
-                                       path=True, affects_results=False)  # the files' checksums are keyed
-    concepts: tuple[str, ...] = param((), "concepts to use (empty = all 27)",
-                                      choices=CONCEPT_NAMES, empty_ok=True)
-    layer: int = param(-1, "index into hidden_states (-1 = after the final norm, the paper's)",
-                       low=-1024, high=1024)
-    position: Literal["last", "mean"] = param("last", "token read: last sub-token (paper) or mean")
-    template: str | None = param(None, "prompt around each word, with '{word}' (None = alone)")
-    revision: str | None = param(None, "hub revision of the model(s)")
-    modes: tuple[str, ...] = param(("paper", "rigorous"), "which protocols to run",
-                                   choices=("paper", "rigorous"))
-    C: float = param(PAPER_C, "inverse L2 strength of the probe in paper mode", low=1e-8,
-                     high=1e8)
-    C_sweep: tuple[float, ...] = param((1e-4, 1e-2, 1.0, 1e2),
-                                       "values of C in rigorous mode", low=1e-8,
-                                       high=1e8)
-    seeds: tuple[int, ...] = param((0, 1, 2), "seeds of the train/test splits (rigorous mode)",
-                                   low=0, high=SEED_HIGH)
-    test_fraction: float = param(0.3, "share of each concept's pairs held out", low=0.05,
-                                 high=0.8)
-    max_iter: int = param(500, "lbfgs iterations of the paper-mode probe (the authors': 500)",
-                          low=10, limit=100_000)
-    rigorous_max_iter: int = param(20_000, "lbfgs iterations of the rigorous-mode probes: "
-                                   "enough for every fit to converge at every C", low=10,
-                                   limit=1_000_000)
-    device: str = param("auto", f"device for the forward passes: {DEVICE_HELP}",
-                        check=device_problem, affects_results=False)
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = param(
-        "auto", "model dtype ('auto': float32 on a CPU, bfloat16 on a GPU that has it; the "
-        "authors used float32)")
-    batch_size: int = param(64, "words per forward pass", low=1, limit=4096,
-                            affects_results=False)
-    device_map: str | None = param(None, "spread each model with accelerate: 'auto' fills the "
-                                   "GPUs in turn, then the CPU (for models larger than one "
-                                   "device); None keeps it on `device`", choices=(None, "auto"),
-                                   affects_results=False)
-
-    PROFILES = {
-        "smoke": {"models": ("tiny:llama",), "concept_sources": ("embedded",),
-                  "concepts": ("verb-3pSg", "noun-plural", "male-female", "country-capital",
-                               "English-French"),
-                  "C_sweep": (1e-4, 1.0), "seeds": (0, 1)},
-        "classroom": {"models": ("smollm2-135m",), "seeds": (0, 1), "C_sweep": (1e-4, 1e-2, 1.0)},
-        "paper": {"seeds": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), "dtype": "float32",
-                  "C_sweep": (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2)},
-    }
-
-    def validate(self) -> None:
-        if "paper" in self.concept_sources or self.word_pairs_dir is not None:
-            problem = paper_directory_problem(self.word_pairs_dir)
-            if problem:
-                raise ConfigError(problem)
-        if not any(s != "paper" or paper_directory_named(self.word_pairs_dir)
-                   for s in self.concept_sources):
-            raise ConfigError("parameter 'concept_sources': only 'paper' was asked for, but no "
-                              "folder of its files was named; set word_pairs_dir (or "
-                              "$IPTA_WORD_PAIRS_DIR) or add 'embedded'")
-        if self.template is not None and "{word}" not in self.template:
-            raise ConfigError(f"parameter 'template': {self.template!r} lacks '{{word}}'")
-        if self.concepts and len(self.concepts) < 2:
-            raise ConfigError("parameter 'concepts': need at least two concepts for a matrix")
+from ipta.probing.alignment import PairReps, paper_mode, rigorous_mode
+from ipta.probing.config import Config
 
 
 setup = setup_for(Config)
@@ -164,43 +86,37 @@ def measure_throughput(loaded: tuple[Any, Any], words: list[str], cfg: Config,
     return len(sample) / (time.perf_counter() - start)
 
 
-def _reps_spec(reps: PairReps) -> dict:
-    """The representations themselves as cache-key material (keyed by their bytes)."""
-    return {"names": reps.names, "base": list(reps.base), "target": list(reps.target),
-            "words": reps.words}
-
-
 def _cached_paper(reps: PairReps, cfg: Config) -> dict:
     """paper_mode through the cache: the fits are redone only when their inputs change."""
+    args = {"reps": reps, "C": cfg.C, "max_iter": cfg.max_iter}
 
     def compute():
-        res = paper_mode(reps, cfg.C, cfg.max_iter)
+        res = paper_mode(**args)
         return ({k: v for k, v in res.items() if isinstance(v, np.ndarray)},
                 {k: v for k, v in res.items() if not isinstance(v, np.ndarray)})
 
-    spec = {"reps": _reps_spec(reps), "C": cfg.C, "max_iter": cfg.max_iter}
-    arrays, meta = get_or_compute("probing_paper", spec, compute, code=("ipta.probing.probes",))
+    arrays, meta = get_or_compute("probing_paper", call_spec(paper_mode, args), compute,
+                                  code=("ipta.probing.alignment",))
     return {**arrays, **meta}
 
 
 def _cached_rigorous(reps: PairReps, cfg: Config):
     """rigorous_mode through the cache (rows in meta, seed-mean matrices as arrays)."""
+    args = {"reps": reps, "Cs": cfg.C_sweep, "seeds": cfg.seeds,
+            "test_fraction": cfg.test_fraction, "max_iter": cfg.rigorous_max_iter}
 
     def compute():
-        rows, means = rigorous_mode(reps, cfg.C_sweep, cfg.seeds, cfg.test_fraction,
-                                    cfg.rigorous_max_iter)
+        rows, means = rigorous_mode(**args)
         return means, {"rows": rows}
 
-    spec = {"reps": _reps_spec(reps), "C_sweep": cfg.C_sweep, "seeds": cfg.seeds,
-            "test_fraction": cfg.test_fraction, "max_iter": cfg.rigorous_max_iter}
-    arrays, meta = get_or_compute("probing_rigorous", spec, compute,
-                                  code=("ipta.probing.probes",))
+    arrays, meta = get_or_compute("probing_rigorous", call_spec(rigorous_mode, args), compute,
+                                  code=("ipta.probing.alignment",))
     rows = [{k: (np.nan if v is None else v) for k, v in r.items()} for r in meta["rows"]]
     concepts = {k: arrays[k] for k in ("reliability_K", "n_train_K", "n_test_K")}
     return rows, {C: arrays[f"M_{i}"] for i, C in enumerate(cfg.C_sweep)}, concepts
 
 
-def run(cfg: Config, throughput: bool = True, progress: bool = True) -> Result:
+def run(cfg: Config, progress: bool = True) -> Result:
     """All models x available concept sets x modes of ``cfg``; each model is loaded at most once."""
     res = Result()
     sets, res.notes = available_sets(cfg)
@@ -220,12 +136,20 @@ def run(cfg: Config, throughput: bool = True, progress: bool = True) -> Result:
                 res.rigorous_rows += [{"model": model, "set": source, **r} for r in rows]
                 res.rigorous_M[model, source] = mean_M
                 res.rigorous_concepts[model, source] = concepts
-        if throughput and sets:
+        if cfg.throughput and sets:
             first = next(iter(sets.values()))
             words = list(dict.fromkeys(w for n in first.names for p in first.pairs[n] for w in p))
             res.throughput[model] = measure_throughput(loader(), words, cfg)
         del loader  # free the model before the next one loads
     return res
+
+
+def describe(res: Result) -> str:
+    """The models and concept sets run, and what could not be run."""
+    pairs = sorted({key for key in [*res.paper, *res.rigorous_M]})
+    lines = [f"{model} on the {source} pairs ({len(res.names[source])} concepts)"
+             for model, source in pairs]
+    return "\n".join(lines + [f"note: {note}" for note in res.notes]) or "nothing was run"
 
 
 def table_counts(res: Result) -> "pandas.DataFrame":
@@ -383,11 +307,12 @@ GLUED_NUMBERS = ("paper_diag", "paper_off", "paper_converged", "ceiling", "same_
                  "share_of_ceiling_hi", "rigorous_converged", "min_test_pairs", "min_reliability")
 
 
-def glue_numbers(res: Result, table, cfg: Config) -> dict[str, object]:
+def glue_numbers(res: Result, cfg: Config) -> dict[str, object]:
     """Glue (myst-nb) the numbers the prose quotes, for the first model and concept set run
     (the page's headline), and the convergence over every fit; returns them too."""
     from IPython.display import Markdown
 
+    table = table_summary(res)
     values: dict[str, object] = {"c_lo": min(cfg.C_sweep), "c_hi": max(cfg.C_sweep),
                                  "n_seeds": len(cfg.seeds), "test_share": cfg.test_fraction}
     # Every key the page quotes exists, NaN for a mode that was not run.

@@ -9,7 +9,7 @@ as the trained SAEs, so that "variant A beats variant B" can be read against "A 
 - ``model_dims``: the model's own D activation dimensions, both signs (2D features);
 - ``ceiling``: the probe logits themselves as codes, a perfect log-odds feature per concept.
 
-``cfg`` below is the SAE chapter's Config. The controls' scores are cached as one entry
+``cfg`` is the SAE chapter's :class:`~ipta.sae.config.Config`. The controls' scores are cached as one entry
 (``sae_controls``), keyed like the runs plus the seeds and variants they cover.
 """
 
@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from ipta.cache import get_or_build_dir
+from ipta.cache import call_spec, get_or_build_dir
 from ipta.sae import metrics
-from ipta.sae.runs import (ConceptData, Run, calibration_sample, concept_spec,
-                           mechanism_hparams, reference_training)
+from ipta.sae.config import Config
+from ipta.sae.runs import (ConceptData, Run, calibrate, calibration_sample, data_split,
+                           mechanism, new_sae)
 
 CONTROLS = ("untrained", "random", "random_topk", "model_dims", "ceiling")
 CONTROL_LABELS = {"untrained": "untrained", "random": "random features",
@@ -32,25 +33,31 @@ CONTROL_LABELS = {"untrained": "untrained", "random": "random features",
                   "ceiling": "ceiling: probe logits"}
 
 
-def untrained_sae(cfg, variant: str, seed: int, store, *, k: int | None = None,
+def untrained_sae(cfg: Config, variant: str, seed: int, store, *, k: int | None = None,
                   alpha: float | None = None):
-    """The SAE that training ``variant`` with ``seed`` starts from, as inference would use it."""
-    import torch
-
-    from ipta.sae.model import SparseAutoencoder
+    """The SAE that training ``variant`` with ``seed`` starts from, as inference would use it:
+    the same initialisation, input normalisation and (where the variant calibrates one) the
+    same inference rule as the trained run."""
     from ipta.sae.train import fit_normalisation
 
-    k = cfg.k if k is None else k
-    alpha = cfg.alpha if alpha is None else alpha
-    hp = mechanism_hparams(cfg, variant, seed, alpha, k)
-    sae = SparseAutoencoder(store.d_model, cfg.n_features, variant, hp, seed=seed)
-    train = store.split(0, store.n_tokens - cfg.val_tokens)
-    fit_normalisation(sae, train, seed,
-                      b_pre_init=reference_training(cfg, variant)["b_pre_init"])
-    if variant == "batchtopk" and cfg.batchtopk_threshold == "calibrated":
-        with torch.no_grad():
-            xn_ND = calibration_sample(train, seed) * sae.input_scale
-            sae.mechanism.calibrate(sae.pre_activations(xn_ND))
+    kind = mechanism(variant)
+    sae = new_sae(cfg, variant, seed, store.d_model, alpha=cfg.alpha if alpha is None else alpha,
+                  k=cfg.k if k is None else k)
+    train, _ = data_split(cfg, store)
+    fit_normalisation(sae, train, seed, b_pre_init=kind.training(cfg)["b_pre_init"])
+    if kind.calibrates(cfg):
+        calibrate(sae, calibration_sample(train, seed))
+    return sae
+
+
+def normalised_units(cfg: Config, seed: int, store):
+    """An SAE of ``seed`` whose input scale and pre-encoder bias (the mean of the normalisation
+    sample) define the units random features are drawn in: those of every variant that starts
+    its bias at the mean."""
+    from ipta.sae.train import fit_normalisation
+
+    sae = new_sae(cfg, cfg.variants[0], seed, store.d_model, alpha=cfg.alpha, k=cfg.k)
+    fit_normalisation(sae, data_split(cfg, store)[0], seed, b_pre_init="mean")
     return sae
 
 
@@ -77,14 +84,15 @@ def _control(kind: str, variant: str, seed: int, k: int, final: dict[str, Any]) 
     return Run(variant, seed, 0.0, k, [], final, None, kind=kind)
 
 
-def controls(cfg, store, concepts: ConceptData) -> list[Run]:
+def controls(cfg: Config, store, concepts: ConceptData) -> list[Run]:
     """Every control of :data:`CONTROLS` for every seed (``model_dims`` and ``ceiling`` once:
-    they have no randomness), scored like the trained runs; read from the cache when there."""
-    # The controls cover every seed and variant, at the chapter's own k and alpha: only the
-    # alpha sweep and the matched-L0 switch leave them unchanged.
-    spec = {"config": cfg.cache_spec(exclude=("alphas", "matched_l0")),
-            "activations": store.directory.name,
-            "concepts": concept_spec(concepts)}
+    they have no randomness), scored like the trained runs; read from the cache when there.
+
+    Keyed by every argument: ``cfg`` without the fields that only choose which trained runs
+    exist besides the main ones (the alpha sweep, the matched-L0 switch), the store and the
+    concept data."""
+    spec = call_spec(controls, locals(), replace={
+        "cfg": cfg.cache_spec(exclude=("alphas", "matched_l0")), "store": store.directory.name})
 
     def build(tmp: Path) -> None:
         rows = [{"kind": r.kind, "variant": r.variant, "seed": r.seed, "k": r.k,
@@ -96,18 +104,16 @@ def controls(cfg, store, concepts: ConceptData) -> list[Run]:
             for row in json.loads((path / "controls.json").read_text())]
 
 
-def _compute(cfg, store, concepts: ConceptData) -> list[Run]:
+def _compute(cfg: Config, store, concepts: ConceptData) -> list[Run]:
     out: list[Run] = []
-    val_ND = store.split(store.n_tokens - cfg.val_tokens, store.n_tokens).all()
+    _, val_ND = data_split(cfg, store)
     threshold = cfg.pcc_threshold
     for seed in cfg.seeds:
         for variant in cfg.variants:
             sae = untrained_sae(cfg, variant, seed, store)
             out.append(_control("untrained", variant, seed, cfg.k, metrics.evaluate(
                 sae, val_ND, concepts.reps_ND, concepts.logits_NK, threshold, concepts.heldout)))
-        reference = untrained_sae(cfg, "panneal" if "panneal" in cfg.variants else cfg.variants[0],
-                                  seed, store)
-        xn_ND = _normalised(reference, concepts.reps_ND)
+        xn_ND = _normalised(normalised_units(cfg, seed, store), concepts.reps_ND)
         for kind, keep in (("random", None), ("random_topk", cfg.k)):
             codes = random_codes(xn_ND, cfg.n_features, seed, keep)
             out.append(_control(kind, kind, seed, cfg.k, {

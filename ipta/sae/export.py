@@ -28,11 +28,6 @@ from typing import Any
 
 import torch
 
-ARCHITECTURES = {"topk": "topk", "batchtopk": "jumprelu", "panneal": "standard",
-                 "structured": "standard", "adapter": "standard"}
-"""Our mechanism -> the SAELens architecture that computes the same inference codes."""
-
-
 def sae_directory(path: str | Path) -> Path:
     """The folder holding ``cfg.json`` and ``sae.safetensors``: ``path`` itself or its ``sae/``
     (a run folder of the SAE chapter's cache)."""
@@ -45,27 +40,14 @@ def sae_directory(path: str | Path) -> Path:
 
 
 def saelens_weights(sae) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """The SAELens architecture fields and the weights, normalisation folded in."""
-    name = sae.config["mechanism"]
-    if name not in ARCHITECTURES:
-        raise ValueError(f"mechanism {name!r} has no SAELens equivalent; exportable: "
-                         f"{', '.join(ARCHITECTURES)}")
+    """The SAELens architecture fields and the weights, normalisation folded in; the mechanism
+    says how its inference rule maps (:meth:`ipta.sae.mechanisms.Mechanism.saelens`)."""
     s = sae.input_scale.detach().double()
     tensors = {"W_enc": (sae.W_enc_DF.detach().double() * s),
                "W_dec": (sae.W_dec_FD.detach().double() / s),
                "b_enc": sae.b_enc_F.detach().double(),
                "b_dec": (sae.b_pre_D.detach().double() / s)}
-    fields: dict[str, Any] = {"architecture": ARCHITECTURES[name]}
-    if name == "topk":
-        fields["k"] = int(sae.mechanism.k)
-    if name == "batchtopk":
-        threshold = float(sae.mechanism.threshold)
-        tensors["threshold"] = torch.full_like(tensors["b_enc"], max(threshold, 0.0))
-    if name == "adapter":  # ReLU(sparse) + ReLU(adapter): 2F ReLU features, decoder repeated
-        tensors["W_enc"] = torch.cat([tensors["W_enc"],
-                                      sae.mechanism.W_ad_DF.detach().double() * s], dim=1)
-        tensors["b_enc"] = torch.cat([tensors["b_enc"], sae.mechanism.b_ad_F.detach().double()])
-        tensors["W_dec"] = torch.cat([tensors["W_dec"], tensors["W_dec"]])
+    fields = sae.mechanism.saelens(tensors, s)
     return fields, {k: v.float().contiguous() for k, v in tensors.items()}
 
 
@@ -180,8 +162,11 @@ def record_runs(rows: list[dict[str, Any]]) -> Path:
 def run_name(row: dict[str, Any]) -> str:
     """An indexed run's name: ``variant:seed``, then ``k<k>`` for top-k and batch-top-k and
     ``a<alpha>`` for the structured readings (``topk:0:k32``, ``structured:1:a0.03``)."""
+    from ipta.sae.mechanisms import MECHANISMS
+
     parts = [str(row["variant"]), str(row["seed"])]
-    if row.get("variant") in ("topk", "batchtopk"):
+    mechanism = MECHANISMS.get(row.get("variant"))
+    if mechanism is not None and mechanism.uses_k:
         parts.append(f"k{row['k']}")
     if row.get("alpha") is not None and row["alpha"] == row["alpha"]:  # not None or NaN
         parts.append(f"a{row['alpha']:g}")

@@ -12,7 +12,7 @@ z_n in R^F:
 
 The concept metric of appendix H.2: for each concept k a logistic-regression probe is fitted on
 that concept's pair representations (base = 1, target = 0; the one probe fit,
-:func:`ipta.probing.probes.fit_concept_probe`); its logits on N inputs form column k
+:func:`ipta.probes.fit_concept_probe`); its logits on N inputs form column k
 of ``logits_NK``. The same inputs go through the SAE; ``exp`` of the codes forms ``feats_NF``.
 Pearson correlations of every concept column with every feature column give a K x F matrix;
 the Hungarian algorithm assigns each concept a distinct feature maximising the total
@@ -27,7 +27,7 @@ feature's standardised code (each feature in its own units). The paper's metric 
 headline (``mean_pcc``, ``coverage``); the others are reported beside it.
 
 The held-out view (``mean_pcc_heldout``, ``coverage_heldout``): the words are split in two with
-no word on both sides (:func:`ipta.probing.probes.word_split`); probes are fitted on one side's
+no word on both sides (:func:`ipta.probes.word_split`); probes are fitted on one side's
 pairs, each concept is assigned its feature (Hungarian, on the paper's correlation) on that
 side's words, and the assigned correlations are reported on the other side's words, so neither
 the probe nor the choice among F features has seen the words it is scored on.

@@ -1,7 +1,7 @@
 """Training and evaluating the SAE chapter's runs: the concept data of appendix H.2 and one
 cached, resumable training run per (variant, seed, alpha, k).
 
-``cfg`` below is the SAE chapter's Config (:mod:`ipta.sae.chapter`). A run's cache key is derived:
+``cfg`` is the SAE chapter's :class:`~ipta.sae.config.Config`. A run's cache key is derived:
 every field of ``cfg`` that can change a result, except the sweep's own axes (which variants,
 seeds and alphas exist: :data:`SWEEP_FIELDS`), which the run keys by its own variant, seed,
 alpha and k; plus the activation store, the concept data and the code of this module and
@@ -11,6 +11,7 @@ everything it imports.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
@@ -19,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from ipta.cache import (cache_root, distributed_world, entry_dir, get_or_build_dir,
-                         get_or_build_dir_collective)
+from ipta.cache import (cache_root, call_spec, distributed_world, entry_dir, get_or_build_dir,
+                        get_or_build_dir_collective)
 from ipta.sae import metrics
+from ipta.sae.config import Config
 
 SWEEP_FIELDS = ("variants", "seeds", "alphas", "matched_l0", "alpha", "k")
 """Config fields that choose which runs exist, not what one run computes."""
@@ -62,7 +64,7 @@ class Run:
         return load_sae(self.directory / "sae")
 
 
-def activations(cfg, progress: bool = True, loaded=None):
+def activations(cfg: Config, progress: bool = True, loaded=None):
     """The cached activation store of ``cfg`` (built on first use; ``loaded`` as in
     :func:`ipta.lm.corpus.cached_activations`)."""
     from ipta.lm.corpus import cached_activations
@@ -74,7 +76,7 @@ def activations(cfg, progress: bool = True, loaded=None):
                               device=cfg.device, progress=progress, loaded=loaded)
 
 
-def concept_data(cfg, progress: bool = True, loaded=None) -> ConceptData:
+def concept_data(cfg: Config, progress: bool = True, loaded=None) -> ConceptData:
     """Word-pair representations at ``cfg.layer`` and every concept probe's logits on all of them.
 
     Each concept's probe (base = 1, target = 0) is fitted on its own pairs; its logits are then
@@ -83,7 +85,7 @@ def concept_data(cfg, progress: bool = True, loaded=None) -> ConceptData:
     """
     from ipta.lm.activations import cached_word_representations
     from ipta.lm.concepts import load_concept_set, paper_directory_named
-    from ipta.probing.probes import fit_concept_probe
+    from ipta.probes import fit_concept_probe
 
     source = cfg.concept_source
     if source == "auto":
@@ -109,6 +111,15 @@ def concept_data(cfg, progress: bool = True, loaded=None) -> ConceptData:
                        heldout_view(reps_ND, concept_N, label_N, pairs, cfg.probe_C))
 
 
+def chapter_inputs(cfg: Config, progress: bool = True):
+    """``(store, concepts)``: the activation store and the concept data of ``cfg``, read from
+    the cache; on a miss the model is loaded once for both."""
+    from ipta.lm.models import LazyModel
+
+    model = LazyModel(cfg.model, revision=cfg.revision, device=cfg.device)
+    return activations(cfg, progress, loaded=model), concept_data(cfg, progress, loaded=model)
+
+
 def heldout_view(reps_ND: np.ndarray, concept_N: np.ndarray, label_N: np.ndarray,
                  pairs: tuple[tuple[tuple[str, str], ...], ...], C: float,
                  seed: int = 0) -> metrics.HeldOut:
@@ -116,7 +127,7 @@ def heldout_view(reps_ND: np.ndarray, concept_N: np.ndarray, label_N: np.ndarray
     fit each concept's probe on the first half's pairs and take its logits on every row.
 
     Rows come in (base, target) twos, concept after concept, in the order of ``pairs``."""
-    from ipta.probing.probes import fit_concept_probe, word_split
+    from ipta.probes import fit_concept_probe, word_split
 
     splits = word_split(pairs, 0.5, np.random.default_rng([seed, 404]))
     fit_N, score_N = np.zeros(len(reps_ND), bool), np.zeros(len(reps_ND), bool)
@@ -133,99 +144,105 @@ def heldout_view(reps_ND: np.ndarray, concept_N: np.ndarray, label_N: np.ndarray
     return metrics.HeldOut(np.stack(logits, axis=1), fit_N, score_N)
 
 
-def mechanism_hparams(cfg, variant: str, seed: int, alpha: float, k: int) -> dict[str, Any]:
-    """The registry entry's hyperparameters for ``variant`` under ``cfg``."""
-    anneal = {"initial_penalty": cfg.initial_penalty, "p_start": 1.0, "p_end": cfg.p_end,
-              "anneal_start": int(cfg.anneal_start * cfg.steps), "anneal_end": cfg.steps - 1,
-              "n_updates": cfg.n_p_updates, "sparsity_warmup": cfg.sparsity_warmup_steps}
-    auxk = {"auxk_alpha": cfg.auxk_alpha, "k_aux": cfg.k_aux}
-    return {"topk": {"k": k, **auxk}, "batchtopk": {"k": k, **auxk},
-            "panneal": anneal,
-            "structured": {**anneal, "alpha": alpha, "rank": cfg.rank, "seed": seed},
-            "adapter": {**anneal, "alpha": alpha, "rank": cfg.rank, "seed": seed}}[variant]
+def mechanism(variant: str):
+    """The registered mechanism class of ``variant`` (:data:`ipta.sae.mechanisms.MECHANISMS`)."""
+    from ipta.sae.mechanisms import MECHANISMS
+
+    if variant not in MECHANISMS:
+        raise ValueError(f"SAE variant {variant!r} is not registered; registered: "
+                         f"{', '.join(MECHANISMS)}")
+    return MECHANISMS[variant]
 
 
-TOPK_FAMILY = ("topk", "batchtopk")
+def data_split(cfg: Config, store) -> tuple[Any, np.ndarray]:
+    """The training rows (a slice that draws batches) and the held-out validation rows: the
+    last ``cfg.val_tokens`` of the store."""
+    cut = store.n_tokens - cfg.val_tokens
+    return store.split(0, cut), store.split(cut, store.n_tokens).all()
 
 
-def reference_training(cfg, variant: str) -> dict[str, Any]:
-    """How ``variant`` starts and steps, as its reference trainer does: the top-k family's
-    (dictionary_learning) start the pre-encoder bias at ``cfg.b_pre_init`` and clip the
-    gradient norm at ``cfg.grad_clip``; the p-annealing family's do neither (mean, no clip)."""
-    if variant in TOPK_FAMILY:
-        return {"b_pre_init": cfg.b_pre_init, "grad_clip": cfg.grad_clip}
-    return {"b_pre_init": "mean", "grad_clip": 0.0}
+def new_sae(cfg: Config, variant: str, seed: int, d_model: int, *, alpha: float, k: int):
+    """One run's SAE before training: ``variant``'s mechanism with its hyperparameters under
+    ``cfg`` (:meth:`~ipta.sae.mechanisms.Mechanism.hparams_from`), initialised from ``seed``."""
+    from ipta.sae.model import SparseAutoencoder
+
+    hparams = mechanism(variant).hparams_from(cfg, seed=seed, alpha=alpha, k=k)
+    return SparseAutoencoder(d_model, cfg.n_features, variant, hparams, seed=seed)
 
 
 def calibration_sample(train, seed: int, n: int = 4096):
-    """Training activations (model units) on which batch-top-k's inference threshold is set."""
+    """Training activations (model units) on which an inference rule is calibrated."""
     import torch
 
     return train.sample(torch.Generator().manual_seed(seed + 2), n)
 
 
-@contextlib.contextmanager
-def _calibrated(sae, calib_ND):
-    """Evaluate batch-top-k with its calibrated threshold, then restore the training state."""
+def calibrate(sae, calib_ND) -> None:
+    """Set the mechanism's inference rule on training activations (batch-top-k's threshold)."""
     import torch
 
-    saved = sae.mechanism.threshold.clone()
     with torch.no_grad():
         xn_ND = calib_ND.to(sae.W_dec_FD.device) * sae.input_scale
         sae.mechanism.calibrate(sae.pre_activations(xn_ND))
+
+
+@contextlib.contextmanager
+def _calibrated(sae, calib_ND):
+    """The SAE with its inference rule calibrated, then its training state restored."""
+    saved = {k: v.clone() for k, v in sae.mechanism.state_dict().items()}
+    calibrate(sae, calib_ND)
     try:
         yield
     finally:
-        sae.mechanism.threshold.copy_(saved)
+        sae.mechanism.load_state_dict(saved)
 
 
-def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
+def train_run(cfg: Config, variant: str, seed: int, store, concepts: ConceptData, *,
               alpha: float | None = None, k: int | None = None, progress: bool = True) -> Run:
     """Train one SAE (or read it from the cache); checkpoints let a killed run resume.
 
-    Under torchrun every process takes part in training (:func:`ipta.sae.train.train_sae`) and
-    rank 0 evaluates and writes the entry, the same entry a single process would write."""
+    Keyed by every argument (``cfg`` without the sweep's axes, :data:`SWEEP_FIELDS`, which the
+    run keys by its own variant, seed, alpha and k), the SAE it starts from and this module's
+    code. Under torchrun every process takes part in training
+    (:func:`ipta.sae.train.train_sae`) and rank 0 evaluates and writes the entry, the same entry
+    a single process would write."""
     from ipta.devices import pick_device
-    from ipta.sae.model import SparseAutoencoder
     from ipta.sae.train import train_sae
 
     alpha = cfg.alpha if alpha is None else alpha
     k = cfg.k if k is None else k
-    hp = mechanism_hparams(cfg, variant, seed, alpha, k)
-    train = store.split(0, store.n_tokens - cfg.val_tokens)
-    val_ND = store.split(store.n_tokens - cfg.val_tokens, store.n_tokens).all()
-    spec = {"config": cfg.cache_spec(exclude=SWEEP_FIELDS), "activations": store.directory.name,
-            "concepts": concept_spec(concepts),
-            "variant": variant, "seed": seed, "alpha": alpha, "k": k, "hparams": hp}
+    kind = mechanism(variant)
+    untrained = new_sae(cfg, variant, seed, store.d_model, alpha=alpha, k=k)
+    train, val_ND = data_split(cfg, store)
+    spec = {**call_spec(train_run, locals(), ignore=("progress",),
+                        replace={"cfg": cfg.cache_spec(exclude=SWEEP_FIELDS),
+                                 "store": store.directory.name, "alpha": alpha, "k": k}),
+            "sae": untrained.config}
     code = ("ipta.sae.runs",)
     ckpt = cache_root() / "sae_checkpoints" / entry_dir("sae_run", spec, code).name
 
     rank, world_size = distributed_world()
-    calibrate = variant == "batchtopk" and cfg.batchtopk_threshold == "calibrated"
-    calib_ND = calibration_sample(train, seed) if calibrate else None
+    calib_ND = calibration_sample(train, seed) if kind.calibrates(cfg) else None
 
     def evaluate(sae) -> dict[str, Any]:
-        with _calibrated(sae, calib_ND) if calibrate else contextlib.nullcontext():
+        with _calibrated(sae, calib_ND) if calib_ND is not None else contextlib.nullcontext():
             return metrics.evaluate(sae, val_ND, concepts.reps_ND, concepts.logits_NK,
                                     cfg.pcc_threshold, concepts.heldout)
 
     def build(tmp: Path) -> None:
-        device = pick_device(cfg.device)
-        sae = SparseAutoencoder(store.d_model, cfg.n_features, variant, hp, seed=seed).to(device)
+        sae = untrained.to(pick_device(cfg.device))
         history = train_sae(
             sae, train, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
             warmup_steps=cfg.warmup_steps, seed=seed, dead_after_tokens=cfg.dead_after_tokens,
-            **reference_training(cfg, variant),
+            **kind.training(cfg),
             evaluate=lambda s: _brief(evaluate(s)), eval_every=cfg.eval_every,
             checkpoint_dir=ckpt, checkpoint_every=cfg.checkpoint_every, progress=progress)
         if rank != 0:
             return
         final = evaluate(sae)
-        if calibrate:  # the saved SAE infers as it was evaluated
-            with _calibrated(sae, calib_ND):
-                sae.save(tmp / "sae")
-        else:
-            sae.save(tmp / "sae")
+        if calib_ND is not None:  # the saved SAE infers as it was evaluated
+            calibrate(sae, calib_ND)
+        sae.save(tmp / "sae")
         (tmp / "result.json").write_text(json.dumps({"history": history, "final": final}))
 
     fill = get_or_build_dir_collective if world_size > 1 else get_or_build_dir
@@ -236,13 +253,35 @@ def train_run(cfg, variant: str, seed: int, store, concepts: ConceptData, *,
     return Run(variant, seed, alpha, k, saved["history"], saved["final"], path)
 
 
-def concept_spec(concepts: ConceptData) -> dict[str, Any]:
-    """What a cache key holds of the concept data: every array the metric reads."""
-    heldout = concepts.heldout
-    return {"source": concepts.source, "reps": concepts.reps_ND, "logits": concepts.logits_NK,
-            "heldout": None if heldout is None else {"logits": heldout.logits_NK,
-                                                     "fit": heldout.fit_N,
-                                                     "score": heldout.score_N}}
+def train_all(cfg: Config, store, concepts: ConceptData, progress: bool = True
+              ) -> tuple[list[Run], list[Run], list[Run]]:
+    """The chapter's trained SAEs: ``main`` (each variant at its own L0), ``matched`` (the
+    variants whose sparsity is ``k``, retrained with k = the structured SAE's L0 on held-out
+    tokens) and ``ablation`` (each reading of the structured SAE at each alpha; alpha = 0 is
+    the variant it reduces to). Under torchrun (``ipta train-sae``) every process trains each
+    of them together."""
+    main_runs: list[Run] = []
+    matched: list[Run] = []
+    ablation: list[Run] = []
+    for seed in cfg.seeds:
+        main = {v: train_run(cfg, v, seed, store, concepts, progress=progress)
+                for v in cfg.variants}
+        main_runs += main.values()
+        if cfg.matched_l0 and "structured" in main:
+            target = max(1, round(main["structured"].final["val_l0"]))
+            matched += [train_run(cfg, v, seed, store, concepts, k=target, progress=progress)
+                        for v in cfg.variants if mechanism(v).uses_k]
+        for a in cfg.alphas:
+            for reading in cfg.ablation_readings:
+                base = mechanism(reading).without_alpha if a == 0 else reading
+                if a == 0 and any(r.variant == base and r.seed == seed for r in ablation):
+                    continue  # every reading reduces to the same run at alpha = 0
+                if base in main and (a == 0 or a == cfg.alpha):
+                    ablation.append(dataclasses.replace(main[base], alpha=a))
+                else:
+                    ablation.append(train_run(cfg, base, seed, store, concepts, alpha=a,
+                                              progress=progress))
+    return main_runs, matched, ablation
 
 
 def _brief(row: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,8 @@ import torch
 from ipta.cache import move_aside
 from ipta.integrity import check_folder, write_manifest
 from ipta.sae.distributed import SampleGroup
-from ipta.sae.model import SparseAutoencoder, load_sae, lr_scale
+from ipta.sae.model import SparseAutoencoder, load_sae
+from ipta.sae.schedules import lr_scale
 
 
 class ActivationSource(Protocol):

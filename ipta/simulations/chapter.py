@@ -9,71 +9,15 @@ The computation lives in :mod:`ipta.simulations.sweep` and the modules it import
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 
 import numpy as np
 
 from ipta.cache import get_or_compute
-from ipta.config import Config as BaseConfig
-from ipta.config import SEED_HIGH, ConfigError, param
-from ipta.devices import DEVICE_HELP, device_problem
 from ipta.figures import PAGE_WIDTH, glue_figure, page_style  # noqa: F401 (notebook: chapter.glue_figure)
 from ipta.notebook import glue_values, setup_for
+from ipta.simulations.config import Config
 from ipta.simulations.sweep import results_frame, run_sweep
-
-
-@dataclasses.dataclass(frozen=True)
-class Config(BaseConfig):
-    """Parameters of the simulations chapter (Figure 2 left and right)."""
-
-    chain_latents: int = param(3, "latents in the chain of Figure 2 (left)", low=2, high=8)
-    chain_observed: tuple[int, ...] = param(
-        (2, 3, 4, 6, 9, 12), "observed-variable counts m of Figure 2 (left)", low=2, high=64)
-    er_graphs: tuple[str, ...] = param(("ER1", "ER2", "ER3"), "Erdos-Renyi kinds of Figure 2 (right)",
-                                       choices=("ER1", "ER2", "ER3", "ER4"))
-    er_latents: tuple[int, ...] = param((4, 5, 6, 7, 8), "latent sizes K of Figure 2 (right)",
-                                        low=2, high=8)
-    er_observed_per_latent: int = param(3, "Figure 2 (right) observes m = this times K variables",
-                                        low=1, high=8)
-    seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), "seeds: problem, init and data of each run", low=0,
-                                   high=SEED_HIGH)
-    steps: int = param(2000, "Adam steps per run (default: where the loss has flattened for "
-                       "K <= 7 and falls slowly for K = 8)", low=1, limit=100_000)
-    batch_size: int = param(64, "samples per step (fresh from the DAG each step)", low=2,
-                            limit=65_536)
-    lr: float = param(1e-3, "Adam learning rate (illegible in the paper; our choice)", low=1e-6, high=1.0)
-    hidden: int = param(128, "width of each MLP layer (paper: 256; on 2 CPU cores 128 reaches a "
-                        "lower loss in the same time)", low=2, limit=8192)
-    n_layers: int = param(3, "Linear-BatchNorm-ReLU blocks (paper: 3)", low=1, high=8)
-    embed_dim: int = param(64, "width of the position-and-state token embedding", low=1,
-                           limit=8192)
-    n_fit: int = param(500, "samples to fit each logistic-regression probe", low=20,
-                       limit=1_000_000)
-    n_score: int = param(500, "separate samples to score each probe", low=20,
-                         limit=1_000_000)
-    positions_probed: int = param(4, "masked positions probed one by one in each run (evenly "
-                                  "spaced; every position if m is smaller)", low=1, high=64)
-    probe_c: float = param(1.0, "inverse L2 strength C of the probes (scikit-learn default)", low=1e-6,
-                           high=1e6)
-    table_low: float = param(0.2, "lower end of the Bernoulli parameters' uniform law", low=0.0, high=1.0)
-    table_high: float = param(0.8, "upper end of the Bernoulli parameters' uniform law", low=0.0, high=1.0)
-    device: str = param("auto", f"where to train: {DEVICE_HELP}", check=device_problem,
-                        affects_results=False)
-
-    PROFILES = {
-        "smoke": {"chain_observed": (2, 6), "er_graphs": ("ER1", "ER3"), "er_latents": (4, 5),
-                  "seeds": (0, 1), "steps": 40, "hidden": 64, "n_fit": 200, "n_score": 200,
-                  "positions_probed": 2},
-        "classroom": {"chain_observed": (2, 4, 6, 9, 12), "er_latents": (4, 5, 6),
-                      "seeds": (0, 1, 2), "steps": 800, "n_fit": 300, "n_score": 300},
-        "paper": {"chain_observed": (2, 3, 4, 5, 6, 8, 10, 12, 16), "steps": 3000,
-                  "batch_size": 256, "hidden": 256, "n_fit": 4000, "n_score": 4000},
-    }
-
-    def validate(self) -> None:
-        if self.table_low > self.table_high:
-            raise ConfigError(f"parameter 'table_low': {self.table_low} exceeds table_high "
-                              f"{self.table_high}")
+from ipta.stats import HELPS, Difference
 
 
 setup = setup_for(Config)
@@ -95,6 +39,14 @@ def run(cfg: Config, progress: bool = True) -> Result:
                                   lambda: run_sweep(cfg, progress=progress),
                                   code=("ipta.simulations.sweep",))
     return Result(results_frame(arrays, meta), arrays["loss_ST"])
+
+
+def describe(res: Result) -> str:
+    """How many runs were trained, over which settings and seeds."""
+    runs = res.runs
+    settings = runs.groupby(["panel", "graph", "n_latents", "n_observed"]).ngroups
+    return (f"{len(runs)} runs: {settings} settings x {runs.seed.nunique()} seeds, "
+            f"{res.loss_ST.shape[1]} steps each")
 
 
 def table_excess_loss(res: Result) -> "pandas.DataFrame":
@@ -122,7 +74,7 @@ def left_correlation(res: Result) -> float:
     return float(left[["trained_mean", "posterior_concentration"]].corr().iloc[0, 1])
 
 
-def reading(res: Result) -> str:
+def reading_summary(res: Result) -> str:
     """The page's closing reading, as Markdown bullets computed from the run."""
     table = table_summary(res)
     left = table[table.panel == "left"]
@@ -249,22 +201,11 @@ READINGS = {"pooled": ("trained", "untrained"),
 """The two probe readings of the MLP output: (trained column, untrained column) of ``runs``."""
 
 
-def seed_gain(res: Result, panel: str, trained: str, untrained: str) -> tuple[float, float, int]:
-    """Trained minus untrained accuracy, averaged over a panel's settings within each seed:
-    (mean over seeds, standard error over seeds, number of seeds)."""
+def seed_gain(res: Result, panel: str, trained: str, untrained: str) -> Difference:
+    """Trained minus untrained accuracy, averaged over a panel's settings within each seed,
+    then compared across seeds."""
     runs = res.runs[res.runs.panel == panel]
-    per_seed = (runs[trained] - runs[untrained]).groupby(runs.seed).mean().to_numpy()
-    se = per_seed.std(ddof=1) / np.sqrt(len(per_seed)) if len(per_seed) > 1 else float("nan")
-    return float(per_seed.mean()), float(se), len(per_seed)
-
-
-def gain_verdict(mean: float, se: float) -> str:
-    """Our rule: a difference counts when it exceeds twice its standard error over seeds."""
-    if not np.isfinite(se):
-        return "cannot be told from zero with one seed"
-    if mean > 2 * se:
-        return "helps"
-    return "hurts" if mean < -2 * se else "makes no difference we can detect"
+    return Difference.of((runs[trained] - runs[untrained]).groupby(runs.seed).mean().to_numpy())
 
 
 def n_layers(res: Result) -> int:
@@ -367,7 +308,7 @@ def table_diversity(res: Result) -> "pandas.DataFrame":
     return table
 
 
-def glue_numbers(res: Result) -> dict[str, object]:
+def glue_numbers(res: Result, cfg: Config) -> dict[str, object]:
     """Glue (myst-nb) every number and verdict the chapter's prose quotes; returns them too."""
     from IPython.display import Markdown
 
@@ -376,17 +317,17 @@ def glue_numbers(res: Result) -> dict[str, object]:
     for panel in ("left", "right"):
         for reading, (tr, un) in READINGS.items():
             tag = f"{panel}_{reading.replace(' ', '_')}"
-            mean, se, _ = seed_gain(res, panel, tr, un)
-            values[f"gain_{tag}"], values[f"gain_{tag}_se"] = mean, se
-            values[f"verdict_{tag}"] = Markdown(gain_verdict(mean, se))
+            gain = seed_gain(res, panel, tr, un)
+            values[f"gain_{tag}"], values[f"gain_{tag}_se"] = gain.mean, gain.se
+            values[f"verdict_{tag}"] = Markdown(HELPS(gain))
             values[f"acc_{tag}"] = runs[runs.panel == panel][tr].mean()
             values[f"acc_{tag}_untrained"] = runs[runs.panel == panel][un].mean()
         for l, name in ((1, "first"), (n_layers(res), "last")):
-            mean, se, _ = seed_gain(res, panel, f"trained_layer{l}", f"untrained_layer{l}")
-            values[f"gain_{panel}_{name}"], values[f"gain_{panel}_{name}_se"] = mean, se
-            values[f"verdict_{panel}_{name}"] = Markdown(gain_verdict(mean, se))
-    pooled_hurts = values["gain_right_pooled"] < -2 * values["gain_right_pooled_se"]
-    position_holds = values["gain_right_per_position"] >= -2 * values["gain_right_per_position_se"]
+            gain = seed_gain(res, panel, f"trained_layer{l}", f"untrained_layer{l}")
+            values[f"gain_{panel}_{name}"], values[f"gain_{panel}_{name}_se"] = gain.mean, gain.se
+            values[f"verdict_{panel}_{name}"] = Markdown(HELPS(gain))
+    pooled_hurts = seed_gain(res, "right", *READINGS["pooled"]).direction() == -1
+    position_holds = seed_gain(res, "right", *READINGS["per position"]).direction() != -1
     values["pooling_verdict"] = Markdown(
         "a property of the pooled probe, not of what training learned: read per masked "
         "position, the trained network is at least as readable as the untrained one"

@@ -14,7 +14,7 @@ the input and are never masked, so their weights get zero gradients and stay zer
 a padded run computes exactly what the unpadded one does.  :func:`train_single` is the plain
 one-model-at-a-time reference that the tests and the benchmark compare against.
 
-``cfg`` below is the simulations chapter's Config (:mod:`ipta.simulations.chapter`); ``problem``
+``cfg`` is the chapter's :class:`~ipta.simulations.config.Config`; ``problem``
 an :class:`ipta.simulations.problems.Problem`.
 """
 
@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from ipta.devices import torch_threads
+from ipta.simulations.config import Config
 
 MASKED = 2
 """Token state of the masked position (0 and 1 are the observed bit values)."""
@@ -47,7 +48,7 @@ def _torch_generator(words: list[int]) -> "torch.Generator":
     return torch.Generator().manual_seed(int(np.random.SeedSequence(words).generate_state(1)[0]))
 
 
-def init_params(setting, cfg, n_pad: int) -> dict[str, "torch.Tensor"]:
+def init_params(setting, cfg: Config, n_pad: int) -> dict[str, "torch.Tensor"]:
     """One run's initial weights (torch's default laws), zero-padded from m to ``n_pad`` positions.
 
     Layout: ``emb`` (3*n_pad, D) rows ``3*j + state``; ``W{l}`` (in, out), no bias (BatchNorm
@@ -74,7 +75,7 @@ def init_params(setting, cfg, n_pad: int) -> dict[str, "torch.Tensor"]:
     return params
 
 
-def init_buffers(cfg) -> dict[str, "torch.Tensor"]:
+def init_buffers(cfg: Config) -> dict[str, "torch.Tensor"]:
     """BatchNorm running statistics at their initial values (mean 0, variance 1)."""
     import torch
 
@@ -153,8 +154,8 @@ def stacked_tables(problems: list, n_pad: int, device) -> tuple["torch.Tensor", 
     return code.to(device), valid.to(device)
 
 
-def train_batched(problems: list, datas: list[dict], cfg, device=None, progress: bool = True,
-                  threads: int | None = None) -> dict:
+def train_batched(problems: list, datas: list[dict], cfg: Config, device=None,
+                  progress: bool = True, threads: int | None = None) -> dict:
     """Train every run at once as one stacked model (section 6 / G.1 task); see module docstring.
 
     Returns ``init`` and ``trained`` (stacked parameters), ``init_buffers``/``buffers`` and
@@ -198,7 +199,7 @@ def train_batched(problems: list, datas: list[dict], cfg, device=None, progress:
             "buffers": cpu(buffers), "loss_ST": losses.numpy()}
 
 
-def _masked_mlp(n_observed: int, cfg) -> "torch.nn.Module":
+def _masked_mlp(n_observed: int, cfg: Config) -> "torch.nn.Module":
     """The G.1 network as plain torch modules, for one run (the reference implementation)."""
     import torch
     from torch import nn
@@ -271,7 +272,7 @@ def _states(problem, config_N: np.ndarray, masked_N: np.ndarray):
     return torch.from_numpy(obs_NM), torch.from_numpy(target_N)
 
 
-def train_single(problem, data: dict, cfg, n_pad: int | None = None, device=None,
+def train_single(problem, data: dict, cfg: Config, n_pad: int | None = None, device=None,
                  threads: int | None = None) -> dict:
     """Train one run with ordinary torch modules: the reference the batched path must equal.
 

@@ -3,7 +3,8 @@
 Each *run* is one setting (graph kind, K latents, m observed variables) and one seed.  The seed
 fixes the DAG and its tables, the observation map, the network's initial weights and the data,
 so the spread over seeds is over random problems as well as random initialisations. The latent
-model itself is :mod:`ipta.latent`; ``cfg`` below is the simulations chapter's Config.
+model itself is :mod:`ipta.latent`; ``cfg`` is the chapter's
+:class:`~ipta.simulations.config.Config`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ipta.latent.invertibility import (identified_share, latent_bayes_accuracy,
                                        masked_bit_diversity_rank, masked_latent_bayes_accuracy,
                                        masked_token_entropy, posterior_concentration)
 from ipta.latent.observe import ObservationMap, random_observation_map
+from ipta.simulations.config import Config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +43,7 @@ class Setting:
         return words + [self.n_observed] if with_m else words
 
 
-def sweep_settings(cfg) -> list[Setting]:
+def sweep_settings(cfg: Config) -> list[Setting]:
     """Every run of both panels of Figure 2, in a fixed order."""
     left = [Setting("left", "chain", cfg.chain_latents, m, s)
             for m in cfg.chain_observed for s in cfg.seeds]
@@ -74,7 +76,7 @@ class Problem:
                 "diversity_rank": masked_bit_diversity_rank(code_CM)}
 
 
-def make_problem(setting: Setting, cfg) -> Problem:
+def make_problem(setting: Setting, cfg: Config) -> Problem:
     """Build the DAG, its tables and the observation map of one run (appendix G.1)."""
     rng_dag = np.random.default_rng(setting.stream(0, with_m=False))
     dag = make_dag(setting.graph, setting.n_latents, rng_dag, cfg.table_low, cfg.table_high)
@@ -90,7 +92,7 @@ def draw_samples(problem: Problem, n: int, rng: np.random.Generator) -> tuple[np
     return config_N, masked_N
 
 
-def training_data(problem: Problem, cfg) -> dict[str, np.ndarray]:
+def training_data(problem: Problem, cfg: Config) -> dict[str, np.ndarray]:
     """All samples of one run, drawn from the run's own data stream: training, probe fit, probe score."""
     rng = np.random.default_rng(problem.setting.stream(2))
     config, masked = draw_samples(problem, cfg.steps * cfg.batch_size, rng)

@@ -2,7 +2,8 @@
 features for each latent, and gather the exact invertibility measures of each run.
 
 The network and its two training paths live in :mod:`ipta.simulations.masked_mlp`; the problems
-in :mod:`ipta.simulations.problems`. ``cfg`` below is the simulations chapter's Config.
+in :mod:`ipta.simulations.problems`. ``cfg`` is the chapter's
+:class:`~ipta.simulations.config.Config`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from ipta.simulations.config import Config
 from ipta.simulations.problems import (Problem, Setting, make_problem, sweep_settings,
                                        training_data)
 
@@ -55,7 +57,7 @@ def _all_features(trained: dict, onehot, n_layers: int) -> dict[str, list[np.nda
                                           ("untrained", "init", "init_buffers"))}
 
 
-def evaluate_runs(problems: list[Problem], datas: list[dict], trained: dict, cfg,
+def evaluate_runs(problems: list[Problem], datas: list[dict], trained: dict, cfg: Config,
                   progress: bool = True) -> dict[str, np.ndarray]:
     """Probe accuracies of every run's latents (NaN beyond a run's K or probed positions).
 
@@ -121,7 +123,7 @@ def stack_runs(runs: list[dict]) -> dict:
     return out
 
 
-def run_sweep(cfg, batched: bool = True, progress: bool = True,
+def run_sweep(cfg: Config, batched: bool = True, progress: bool = True,
               settings: list[Setting] | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Build, train (all at once, or one at a time if ``batched`` is False) and probe every run.
 

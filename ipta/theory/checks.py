@@ -24,7 +24,8 @@ import numpy as np
 
 from ipta.latent.dag import all_configs
 from ipta.latent.invertibility import invertibility_error_X
-from ipta.probing.probes import fit_concept_probe
+from ipta.probes import fit_concept_probe
+from ipta.theory.config import Config
 from ipta.theory.model import Enumeration, LatentModel, enumerate_model, make_model
 from ipta.theory.nexttoken import optimal_logit_ratios_XY, train_next_token
 
@@ -246,9 +247,9 @@ def setting_checks(f_XD: np.ndarray, model: LatentModel, enum: Enumeration,
     return res
 
 
-def compute_sweep(cfg, progress: bool = True) -> tuple[dict, dict]:
+def compute_sweep(cfg: Config, progress: bool = True) -> tuple[dict, dict]:
     """All settings (graph x token noise x context noise) of the chapter, trained together and
-    checked: ``(arrays, meta)`` with one row per setting. ``cfg``: the theory chapter's Config."""
+    checked: ``(arrays, meta)`` with one row per setting."""
     settings = [(g, t, c) for g in range(cfg.n_graphs) for t in cfg.token_noise
                 for c in cfg.context_noise]
     models = [make_model(cfg, g, c, t) for g, t, c in settings]

@@ -30,6 +30,7 @@ import numpy as np
 from ipta.latent.dag import (BernoulliDAG, all_configs, config_index, log_joint_probs, make_dag,
                              sample_latents)
 from ipta.latent.observe import ObservationMap, pooled_observation_map
+from ipta.theory.config import Config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,12 +62,13 @@ class LatentModel:
         return self.context_map.code_CM
 
 
-def make_model(cfg, graph_seed: int, context_noise: float, token_noise: float) -> LatentModel:
+def make_model(cfg: Config, graph_seed: int, context_noise: float, token_noise: float
+               ) -> LatentModel:
     """Draw graph, CPTs, context code and token channel from ``graph_seed`` (not from the noises,
     so that one graph is compared with itself along the knob).
 
-    ``cfg``: the theory chapter's Config (fields ``seed``, ``graph``, ``n_concepts``,
-    ``edges_per_node``, ``context_bits``, ``vocab_extra``)."""
+    Reads ``cfg``'s ``seed``, ``graph``, ``n_concepts``, ``edges_per_node``, ``context_bits``
+    and ``vocab_extra``."""
     rng = np.random.default_rng([cfg.seed, graph_seed])
     edges = cfg.edges_per_node if cfg.graph == "er" else None
     dag = make_dag(cfg.graph, cfg.n_concepts, rng, edges_per_node=edges)

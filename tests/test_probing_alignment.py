@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
-from ipta.config import ConfigError
-from ipta.probing.chapter import Config as ProbingConfig
-from ipta.probing.probes import (PairReps, concept_directions, fit_pair_probe, frobenius_gap,
-                                 paper_mode, rigorous_mode, summarize, word_split)
+from ipta.probes import fit_pair_probe, word_split
+from ipta.probing.alignment import (PairReps, concept_directions, frobenius_gap, paper_mode,
+                                    rigorous_mode, rigorous_seed, summarize)
 
 
 def planted(K=4, D=24, n=40, shift=4.0, noise=1.0, seed=0, aniso=None):
@@ -62,34 +61,6 @@ def test_summary_counts_rows_whose_maximum_is_on_the_diagonal():
     assert s["offdiag_abs"] == pytest.approx(1.0 / 6)
 
 
-def shared_word_reps() -> PairReps:
-    """Three concepts whose pairs share words across and within concepts, with a duplicated
-    pair and an identical one."""
-    words = ((("go", "goes"), ("go", "went"), ("see", "sees"), ("see", "sees"), ("run", "run"),
-              ("eat", "eats")),
-             (("goes", "went"), ("sees", "saw"), ("cat", "cats"), ("dog", "dogs")),
-             (("king", "queen"), ("man", "woman"), ("boy", "girl"), ("dog", "bitch")))
-    base = tuple(np.zeros((len(w), 3)) for w in words)
-    return PairReps(("a", "b", "c"), base, base, words)
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_word_split_puts_no_word_on_both_sides_in_any_concept(seed):
-    reps = shared_word_reps()
-    splits = word_split(reps.words, 0.4, np.random.default_rng(seed))
-    side_words = [set(), set()]
-    for words, parts in zip(reps.words, splits):
-        for side, idx in zip(side_words, parts):
-            side.update(w for i in idx for w in words[i])
-    assert not side_words[0] & side_words[1]
-
-
-def test_word_split_drops_duplicate_and_identical_pairs_and_keeps_the_rest():
-    reps = shared_word_reps()
-    train, test = word_split(reps.words, 0.4, np.random.default_rng(0))[0]
-    assert sorted(np.r_[train, test]) == [0, 1, 2, 5]  # the repeated (see, sees), (run, run) gone
-
-
 def test_different_seeds_give_different_word_splits():
     reps, _ = planted(n=30)
     a = word_split(reps.words, 0.3, np.random.default_rng(0))[0][1]
@@ -100,8 +71,6 @@ def test_different_seeds_give_different_word_splits():
 def test_the_heldout_matrix_uses_directions_from_heldout_pairs_only():
     """Making the held-out pairs' differences point along one fixed vector turns every row of
     M into that vector's cosines with the probes, whatever the training pairs say."""
-    from ipta.probing.probes import rigorous_seed
-
     reps, _ = planted(K=3, D=16, n=30)
     split = word_split(reps.words, 0.3, np.random.default_rng(7))
     v = np.eye(16)[0]
@@ -139,17 +108,3 @@ def test_rigorous_mode_is_an_exact_function_of_its_seed():
     first = rigorous_mode(reps, (1.0,), seeds=(5,))[0]
     again = rigorous_mode(reps, (1.0,), seeds=(5,))[0]
     assert first == again
-
-
-@pytest.mark.parametrize("bad,match", [({"template": "no slot"}, "template"),
-                                       ({"concepts": ("verb-3pSg",)}, "at least two"),
-                                       ({"concepts": ("nope", "verb-3pSg")}, "concepts"),
-                                       ({"modes": ("fancy",)}, "modes")])
-def test_config_refuses_bad_values_naming_the_parameter(bad, match):
-    with pytest.raises(ConfigError, match=match):
-        ProbingConfig.for_profile("default", **bad)
-
-
-def test_profiles_validate():
-    for profile in ("smoke", "classroom", "default", "paper"):
-        ProbingConfig.for_profile(profile)

@@ -1,0 +1,78 @@
+"""Specification of ipta.sae.mechanisms.annealing: p-annealing, the structured SAE and its
+adapter reading."""
+
+import pytest
+import torch
+
+from ipta.sae.mechanisms.annealing import PAnneal, nuclear_norm_estimate
+from ipta.sae.model import SparseAutoencoder
+
+
+def test_the_adapter_adds_its_branch_codes_and_its_nuclear_term_acts_on_them_only():
+    """codes = ReLU(pre) + ReLU(branch); with alpha > 0 the penalty grows with the branch's
+    codes and ignores how the sparse codes are spread."""
+    sae = SparseAutoencoder(6, 20, "adapter", {"alpha": 1.0, "rank": 3, "sparsity_warmup": 0},
+                            seed=0)
+    x = torch.randn(32, 6, generator=torch.Generator().manual_seed(0))
+    codes, branch = sae.codes(x)
+    own = sae.mechanism(sae.pre_activations(x))
+    torch.testing.assert_close(codes, own + branch)
+    assert (branch > 0).any()
+    small = sae.mechanism.penalty(own, 0, branch)
+    large = sae.mechanism.penalty(own, 0, 3 * branch)
+    assert large > small > sae.mechanism.penalty(own, 0, 0 * branch)
+
+
+def test_panneal_coefficient_keeps_the_penalty_continuous_when_p_steps():
+    mech = PAnneal(initial_penalty=1.0, anneal_start=0, anneal_end=2, n_updates=3,
+                   sparsity_warmup=0, queue=4)
+    codes = torch.rand(32, 16) * 3
+    before = mech.penalty(codes, 0)  # p = 1, queue learns L_p at p = 1 and at the next p
+    mech.penalty(codes, 0)
+    after = mech.penalty(codes, 1)   # p steps to 2/3 and the coefficient adapts
+    assert float(mech.p) == pytest.approx(2 / 3)
+    assert float(after) == pytest.approx(float(before), rel=1e-5)
+
+
+def test_panneal_coefficient_changes_only_at_the_steps_where_p_changes():
+    mech = PAnneal(initial_penalty=1.0, anneal_start=0, anneal_end=8, n_updates=5,
+                   sparsity_warmup=0, queue=2)  # p = 1, 0.8, 0.6, 0.4, 0.2 at steps 0, 2, 4, 6, 8
+    g = torch.Generator().manual_seed(0)
+    changed = []
+    for step in range(12):
+        before = float(mech.coeff)
+        mech.penalty(torch.rand(16, 8, generator=g) * (1 + step), step)
+        if float(mech.coeff) != before:
+            changed.append(step)
+    assert changed == [2, 4, 6, 8]
+
+
+def test_lp_penalty_has_finite_gradients_at_zero_codes():
+    pre = torch.tensor([[-1.0, 0.5, 2.0]], requires_grad=True)
+    PAnneal.lp(pre.relu(), 0.3).backward()
+    assert torch.isfinite(pre.grad).all() and pre.grad[0, 0] == 0
+
+
+def test_lp_penalty_gradient_is_p_codes_to_the_p_minus_1_on_positive_codes():
+    codes = (torch.rand(8, 5, generator=torch.Generator().manual_seed(0)) - 0.3).relu()
+    codes.requires_grad_(True)
+    PAnneal.lp(codes, 0.7).backward()
+    c = codes.detach()
+    expected = torch.where(c > 0, 0.7 * c.clamp_min(1e-30).pow(-0.3), 0.0) / 8
+    torch.testing.assert_close(codes.grad, expected, rtol=1e-5, atol=0)
+    assert float(PAnneal.lp(c, 0.7)) == pytest.approx(float(c.pow(0.7).sum() / 8), rel=1e-6)
+
+
+def test_nuclear_norm_estimate_matches_exact_svd_on_a_small_low_rank_matrix():
+    g = torch.Generator().manual_seed(0)
+    m = torch.randn(60, 4, generator=g) @ torch.randn(4, 40, generator=g)
+    m += 1e-3 * torch.randn(60, 40, generator=g)
+    exact = torch.linalg.svdvals(m)[:4].sum()
+    assert float(nuclear_norm_estimate(m, rank=4)) == pytest.approx(float(exact), rel=1e-3)
+
+
+def test_nuclear_norm_estimate_leaves_the_global_rng_untouched():
+    m = torch.randn(20, 10)
+    state = torch.random.get_rng_state()
+    nuclear_norm_estimate(m, rank=3, seed=5)
+    assert torch.equal(state, torch.random.get_rng_state())
