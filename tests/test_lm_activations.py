@@ -108,3 +108,28 @@ def test_cache_returns_the_same_array_without_recomputing(tmp_path, monkeypatch)
     second = cached_word_representations("tiny-test", WORDS, loaded=None, progress=False)
     np.testing.assert_array_equal(first, second)
     assert words_checksum(WORDS) != words_checksum(WORDS[::-1])
+
+
+def test_every_argument_that_changes_a_state_is_keyed_and_batching_and_device_are_not(
+        tmp_path, monkeypatch):
+    """The key holds every argument but device, batch_size, progress and loaded: another
+    batch or device reads the entry, another layer or position builds a new one."""
+    monkeypatch.setenv("IPTA_CACHE_DIR", str(tmp_path))
+    model = (tiny_model("llama"), tiny_tokenizer(add_bos=True))
+    loads = []
+
+    def loader():
+        loads.append(1)
+        return model
+
+    def reps(**changes):
+        return cached_word_representations("tiny-test", WORDS, loaded=loader, progress=False,
+                                           **changes)
+
+    first = reps()
+    np.testing.assert_array_equal(reps(batch_size=3, device="cpu"), first)
+    assert len(loads) == 1
+    reps(position="mean")
+    reps(layer=0)
+    reps(template="a {word}")
+    assert len(loads) == 4

@@ -93,3 +93,28 @@ def test_a_token_budget_the_offline_corpus_cannot_fill_is_refused_before_any_for
                                          r"the 40 asked for; lower n_tokens or set "
                                          r"max_windows_per_doc to 0"):
         corpus.check_corpus_rows(tok, "gensim", 40, context_length=8, max_windows_per_doc=1)
+
+
+def test_the_store_is_keyed_by_every_argument_but_batching_device_and_memory(tmp_path,
+                                                                              monkeypatch):
+    """Another extraction batch, device or memory layout reads the same entry; another context
+    length or token budget builds a new one."""
+    from ipta.lm.corpus import cached_activations
+    from ipta.lm.models import LazyModel
+
+    monkeypatch.setenv("IPTA_CACHE_DIR", str(tmp_path))
+    builds = []
+
+    def store(**changes):
+        model = LazyModel("tiny:llama")
+        settings = {"n_tokens": 300, "context_length": 32, "max_windows_per_doc": 1, **changes}
+        out = cached_activations("tiny:llama", progress=False, loaded=model, **settings)
+        builds.append(model.is_loaded)
+        return out
+
+    first = store()
+    again = store(batch_size=3, device="cpu", in_memory=False)
+    np.testing.assert_array_equal(again.rows(np.arange(10)), first.rows(np.arange(10)))
+    store(context_length=64)
+    store(n_tokens=256)
+    assert builds == [True, False, True, True]
