@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import ipta
-from ipta import cache, integrity
+from ipta import cache
 from ipta.config import Config, param
 
 CODE = ("ipta.cache",)
@@ -66,12 +66,6 @@ def test_the_entry_records_its_spec_without_absolute_paths():
     assert recorded == {"kind": "toy", "spec": {"n": 1, "source": "embedded"}}
 
 
-def test_file_sha256_is_the_sha256_of_the_bytes(tmp_path):
-    f = tmp_path / "f.txt"
-    f.write_bytes(b"abc")
-    assert integrity.file_sha256(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-
-
 @dataclasses.dataclass(frozen=True)
 class ToyConfig(Config):
     steps: int = param(3, "a field that changes results")
@@ -105,7 +99,7 @@ def test_a_key_without_code_is_refused():
         cache.cache_key("k", {}, ())
 
 
-# ------------------------------------------------------------------------------ integrity
+# ------------------------------------------------------------------------ damaged entries
 def _toy_entry(calls=None):
     def compute():
         if calls is not None:
@@ -217,20 +211,3 @@ def test_two_processes_asking_for_one_entry_build_it_once_and_both_read_it(tmp_p
         out = pool.starmap(_build_slowly, [(tmp_path / "cache", counter)] * 2)
     assert out == ["done", "done"]
     assert counter.read_text() == "built\n"
-
-
-def test_the_cache_commands_report_and_tidy(capsys):
-    from ipta import cli
-
-    _toy_entry()
-    entry = next((cache.cache_root() / "toy").iterdir())
-    assert cli.main(["cache", "verify"]) == 0
-    assert "1 entries checked" in capsys.readouterr().out
-    _flip(entry / "arrays.npz")
-    assert cli.main(["cache", "verify"]) == 1
-    out = capsys.readouterr().out
-    assert f"DAMAGED toy/{entry.name}: file arrays.npz does not match" in out
-    assert cli.main(["cache", "verify", "--move"]) == 1 and not entry.exists()
-    capsys.readouterr()
-    assert cli.main(["cache", "clean"]) == 0
-    assert "1 item(s) removed" in capsys.readouterr().out

@@ -77,21 +77,6 @@ def test_an_empty_list_of_seeds_is_refused(chapter):
         config_class(chapter).for_profile("smoke", seeds="")
 
 
-def test_theorys_fitted_share_must_leave_more_contexts_than_coefficients():
-    cls = config_class("01_theory")
-    with pytest.raises(ConfigError, match=r"'test_fraction': 0.5 leaves about 4.0 of the 8 "
-                                          r"contexts to fit 5 coefficients"):
-        cls(n_concepts=2, context_bits=3, n_graphs=1)
-    assert cls(n_concepts=2, context_bits=4, n_graphs=1).test_fraction == 0.5
-
-
-def test_the_sae_chapter_refuses_validation_rows_that_leave_less_than_a_batch():
-    cls = config_class("04_sae")
-    with pytest.raises(ConfigError, match=r"'n_tokens' \(3000\) and 'val_tokens' \(2999\) leave "
-                                          r"1 training rows, fewer than one batch"):
-        cls.for_profile("smoke", val_tokens=2999)
-
-
 @pytest.fixture
 def no_pairs_env(monkeypatch):
     monkeypatch.delenv("IPTA_WORD_PAIRS_DIR", raising=False)

@@ -1,5 +1,5 @@
 """The notebook runner: parameters are injected, bad ones refused before any computation,
-and a failing cell is named."""
+and a failing cell is named (the `ipta` command that drives it: tests/test_cli.py)."""
 
 import sys
 import textwrap
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import jupytext
 import pytest
 
-from ipta import chapters, cli, runner
+from ipta import chapters, runner
 from ipta.config import Config, ConfigError, param
 
 pytestmark = pytest.mark.slow
@@ -105,19 +105,6 @@ def test_a_failing_cell_is_named_and_no_executed_notebook_is_left_for_the_book(p
     assert (project / "_build" / "failed" / "99_fixture.ipynb").exists()
 
 
-def test_the_cli_exits_non_zero_naming_the_notebook_and_cell(project, capsys):
-    code = cli.main(["--root", str(project), "run", "99", "-p", "fail", "true"])
-    err = capsys.readouterr().err
-    assert code == 1
-    assert "99_fixture failed in code cell 3" in err and "ValueError: boom" in err
-
-
-def test_the_cli_refuses_a_bad_parameter_with_exit_code_2(project, capsys):
-    code = cli.main(["--root", str(project), "run", "fixture", "-p", "n", "many"])
-    assert code == 2
-    assert "parameter 'n': 'many' is not an int" in capsys.readouterr().err
-
-
 def test_notebooks_are_named_by_stem_number_or_name(project):
     for name in ("99_fixture", "99", "fixture", "notebooks/99_fixture.py"):
         assert runner.resolve_chapter(name, project) == "99_fixture"
@@ -153,23 +140,6 @@ def test_a_dead_kernel_names_the_notebook_and_the_cell_and_publishes_nothing(pro
                                               r"cell 4 \('import os'\).*nothing was published"):
         runner.run_chapters(["99_fixture"], project, "smoke", {"die": "true"})
     assert not (project / "book" / "executed" / "99_fixture.ipynb").exists()
-
-
-def test_ctrl_c_ends_with_one_line_and_exit_130(project, capsys, monkeypatch):
-    def interrupted(*_args, **_kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner, "run_chapters", interrupted)
-    assert cli.main(["--root", str(project), "run", "99_fixture"]) == 130
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("ipta: interrupted") and "Traceback" not in err
-
-
-def test_a_notebook_without_a_chapter_module_gets_a_clear_message(project, capsys):
-    (project / "notebooks" / "98_mine.py").write_text(NOTEBOOK)
-    assert cli.main(["--root", str(project), "run", "98_mine"]) == 2
-    err = capsys.readouterr().err
-    assert "notebook '98_mine' is not a chapter of this book" in err and "Traceback" not in err
 
 
 def test_relative_paths_mean_the_users_directory_not_the_kernels(project, monkeypatch, tmp_path):

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from ipta.sae import metrics as m
-from ipta.sae.chapter import PAPER_COVERAGE, PAPER_MEAN, PAPER_TABLE2
 
 
 def test_mse_and_fvu_on_a_hand_computed_case():
@@ -60,21 +59,6 @@ def test_coverage_counts_strictly_above_the_threshold():
     match = m.ConceptMatch(pcc_K=np.array([0.2, 0.5, 0.51, 0.9]), feature_K=np.arange(4),
                            threshold=0.5)
     assert match.coverage == 0.5
-
-
-def test_paper_coverages_imply_28_rows_not_27():
-    implied = m.coverage_implied_rows(dict(zip("abcd", PAPER_COVERAGE)))
-    assert 28 in implied and 27 not in implied
-    # the 28th row is the "average" row the table lists among the concepts
-    for j, cov in enumerate(PAPER_COVERAGE):
-        column = [row[j] for row in PAPER_TABLE2.values()] + [PAPER_MEAN[j]]
-        assert m.count_above(column) == round(cov * 28)
-
-
-def test_paper_table_lists_27_concepts_whose_means_match_its_average_row():
-    assert len(PAPER_TABLE2) == 27
-    means = np.array(list(PAPER_TABLE2.values())).mean(0)
-    np.testing.assert_allclose(means, PAPER_MEAN, atol=1.5e-3)
 
 
 def _planted(seed=0, n=400, k=3, f=20):
