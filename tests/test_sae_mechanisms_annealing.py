@@ -76,3 +76,36 @@ def test_nuclear_norm_estimate_leaves_the_global_rng_untouched():
     state = torch.random.get_rng_state()
     nuclear_norm_estimate(m, rank=3, seed=5)
     assert torch.equal(state, torch.random.get_rng_state())
+
+
+class _Sparse:
+    """Sparse combinations of 40 random directions in 16 dimensions (about 5 active)."""
+
+    def __init__(self):
+        self.dirs = torch.randn(40, 16, generator=torch.Generator().manual_seed(0))
+
+    def sample(self, generator, n, rows=slice(None)):
+        on = torch.rand(n, 40, generator=generator) < 0.12
+        return ((on * torch.rand(n, 40, generator=generator)) @ self.dirs)[rows]
+
+
+@pytest.mark.parametrize("target", [4.0, 12.0])
+def test_a_target_l0_steers_the_coefficient_until_training_l0_settles_there(target):
+    """Whatever lambda_0 and p do, the coefficient follows the batch L0 to the target: within
+    25% of it over the last 100 of 600 steps (batches of 256; without steering the same
+    lambda_0 ends elsewhere)."""
+    from ipta.sae.train import train_sae
+
+    hp = {"initial_penalty": 0.3, "anneal_start": 200, "anneal_end": 599, "n_updates": 5,
+          "sparsity_warmup": 50}
+    l0 = {}
+    for steer in (0.0, target):
+        sae = SparseAutoencoder(16, 64, "panneal", {**hp, "target_l0": steer}, seed=0)
+        history = train_sae(sae, _Sparse(), steps=600, batch_size=256, lr=3e-3, warmup_steps=20,
+                            evaluate=lambda s: {"l0": float((s.encode(_Sparse().sample(
+                                torch.Generator().manual_seed(9), 512)) > 0).sum(1).float()
+                                .mean())},
+                            eval_every=50, progress=False)
+        l0[steer] = [h["l0"] for h in history[-2:]]
+    assert all(abs(x - target) <= 0.25 * target for x in l0[target]), l0
+    assert abs(l0[0.0][-1] - target) > abs(l0[target][-1] - target), l0

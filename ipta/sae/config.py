@@ -96,6 +96,9 @@ class Config(BaseConfig):
     initial_penalty: float = param(3.0, "p-annealing's starting sparsity coefficient lambda_0 "
                                    "(paper's value lost; ours puts L0 near k)", low=0,
                                    high=1e4)
+    target_l0: int = param(0, "p-annealing family: steer the penalty coefficient so that "
+                             "the training L0 settles at this many active features (0 = off, "
+                             "the paper's schedule from lambda_0)", low=0, limit=1 << 20)
     sparsity_warmup_steps: int = param(100, "steps over which the sparsity penalty ramps up "
                                        "(paper: 400)", low=0)
     anneal_start: float = param(0.5, "fraction of the steps after which p starts to fall",
@@ -127,6 +130,13 @@ class Config(BaseConfig):
                                        limit=100_000)
     probe_C: float = param(1e-4, "inverse L2 strength of the concept probes (authors': 1e-4)",
                            low=1e-8, high=1e8)
+    n_boot: int = param(1000, "bootstrap replicates of every verdict (seeds, concepts and word "
+                        "pairs resampled)", low=100, limit=100_000)
+    null_seeds: int = param(12, "untrained copies of seeds never trained, in groups as large as "
+                            "'seeds', whose comparisons measure the verdict test's false "
+                            "positives", low=0, limit=1000)
+    planted_steps: int = param(400, "training steps of the planted benchmark's SAEs", low=2,
+                               limit=1_000_000)
     pcc_threshold: float = param(0.5, "coverage counts concepts with PCC above this", low=-1,
                                  high=1)
 
@@ -135,11 +145,13 @@ class Config(BaseConfig):
                   "max_windows_per_doc": 1, "n_features": 128, "k": 8, "steps": 40,
                   "batch_size": 64, "warmup_steps": 10, "sparsity_warmup_steps": 10,
                   "alphas": (0.0, 0.1), "eval_every": 10, "checkpoint_every": 20,
-                  "max_pairs_per_concept": 4, "dead_after_tokens": 1000},
+                  "max_pairs_per_concept": 4, "dead_after_tokens": 1000, "n_boot": 200,
+                  "null_seeds": 4, "planted_steps": 40},
         "classroom": {"n_tokens": 16_384, "val_tokens": 2048, "n_features": 512, "steps": 200,
                       "warmup_steps": 50, "sparsity_warmup_steps": 40, "seeds": (0, 1),
                       "alphas": (0.0, 0.1), "ablation_readings": ("structured",),
-                      "eval_every": 50, "checkpoint_every": 100, "dead_after_tokens": 20_000},
+                      "eval_every": 50, "checkpoint_every": 100, "dead_after_tokens": 20_000,
+                      "n_boot": 500, "null_seeds": 6, "planted_steps": 200},
         "paper": {"model": "EleutherAI/pythia-70m", "corpus": "hf:monology/pile-uncopyrighted",
                   "n_tokens": 20_000_000, "val_tokens": 100_000, "context_length": 1024,
                   "max_windows_per_doc": 0, "extract_batch": 32, "n_features": 16384,
@@ -160,6 +172,9 @@ class Config(BaseConfig):
             raise ConfigError(f"parameters 'n_tokens' ({self.n_tokens}) and 'val_tokens' "
                               f"({self.val_tokens}) leave {train_tokens} training rows, fewer "
                               f"than one batch ('batch_size' {self.batch_size})")
+        if self.target_l0 > self.n_features:
+            raise ConfigError(f"parameter 'target_l0' ({self.target_l0}) exceeds 'n_features' "
+                              f"({self.n_features})")
         if self.k > self.n_features:
             raise ConfigError(f"parameter 'k' ({self.k}) exceeds 'n_features' ({self.n_features})")
         if self.warmup_steps >= self.steps:

@@ -24,7 +24,8 @@ import numpy as np
 from ipta.cache import call_spec, get_or_build_dir
 from ipta.sae import metrics
 from ipta.sae.config import Config
-from ipta.sae.runs import (ConceptData, Run, calibrate, calibration_sample, data_split,
+from ipta.sae.runs import (VERDICT_FIELDS, ConceptData, Run, calibrate, calibration_sample,
+                           data_split,
                            mechanism, new_sae)
 
 CONTROLS = ("untrained", "random", "random_topk", "model_dims", "ceiling")
@@ -92,7 +93,8 @@ def controls(cfg: Config, store, concepts: ConceptData) -> list[Run]:
     exist besides the main ones (the alpha sweep, the matched-L0 switch), the store and the
     concept data."""
     spec = call_spec(controls, locals(), replace={
-        "cfg": cfg.cache_spec(exclude=("alphas", "matched_l0")), "store": store.directory.name})
+        "cfg": cfg.cache_spec(exclude=("alphas", "matched_l0") + VERDICT_FIELDS),
+        "store": store.directory.name})
 
     def build(tmp: Path) -> None:
         rows = [{"kind": r.kind, "variant": r.variant, "seed": r.seed, "k": r.k,

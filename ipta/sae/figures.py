@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ipta.figures import PAGE_WIDTH, page_style
-from ipta.sae.labels import VARIANT_LABELS, by_label
+from ipta.sae.labels import AGAINST_LABELS, READING_LABELS, VARIANT_LABELS, by_label
 from ipta.sae.runs import Run
 
 
@@ -107,10 +107,18 @@ def figure_chance(res):
 # ----------------------------------------------------------------------- the long setting
 
 
+LONG_PANELS = {"mean_pcc": "paper's reading", "mean_pcc_raw": "Pearson, raw codes",
+               "mean_pcc_spearman": "Spearman", "mean_pcc_heldout": "paper's, held out",
+               "pairs_code_p99": "code size (99th pct)", "pairs_fvu": "FVU, pair words"}
+"""The long setting's panels: four readings of the metric (minus the untrained copy's), then
+the size of the codes and the reconstruction error on the pair words."""
+
+
 @page_style
 def figure_long(summary: dict[str, Any] | None):
-    """Mean PCC minus each variant's untrained score against training tokens (top: the paper's
-    reading; bottom: held out); without a summary, a panel saying how to make one."""
+    """The long setting against training tokens, one line per variant: each reading's margin
+    over the variant's untrained copy, the size of the codes and the pair words' FVU; without a
+    summary, a panel saying how to make one."""
     import matplotlib.pyplot as plt
 
     if summary is None:
@@ -119,20 +127,84 @@ def figure_long(summary: dict[str, Any] | None):
         ax.text(0.5, 0.5, "not computed yet: run `ipta sae-long`", ha="center", va="center")
         return fig
 
-    fig, axes = plt.subplots(2, 1, figsize=(PAGE_WIDTH, 7.4), sharex=True, sharey=True)
-    for ax, key, base, title in ((axes[0], "mean_pcc", "untrained_pcc", "paper's reading"),
-                                 (axes[1], "mean_pcc_heldout", "untrained_heldout",
-                                  "held out (other words)")):
+    fig, axes = plt.subplots(3, 2, figsize=(PAGE_WIDTH, 9.0), sharex=True)
+    for ax, (key, title) in zip(axes.flat, LONG_PANELS.items()):
+        margin = key.startswith("mean_pcc")
         for i, (variant, v) in enumerate(summary["variants"].items()):
-            if v.get(base) is None or any(x is None for x in v[key]):
+            base = v["untrained"][key] if margin else 0.0
+            if base is None or any(x is None for x in v[key]):
                 continue
-            gain = [x - v[base] for x in v[key]]
-            ax.plot(v["tokens"], gain, "-o", ms=3, color=f"C{i}", label=VARIANT_LABELS[variant])
-        ax.axhline(0, color="grey", lw=1)
-        ax.set(title=title, ylabel="mean PCC minus untrained")
+            ax.plot(v["tokens"], [x - base for x in v[key]], "-o", ms=3, color=f"C{i}",
+                    label=VARIANT_LABELS[variant])
+        if margin:
+            ax.axhline(0, color="grey", lw=1)
+        ax.set_title(f"{title}{' minus untrained' if margin else ''}", fontsize=11)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("training tokens")
-    axes[0].legend()
+    for ax in axes[-1]:
+        ax.set_xlabel("training tokens")
+    axes[0, 0].legend(fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+@page_style
+def figure_verdicts(verdicts: dict[str, Any]):
+    """Every verdict with its 95% bootstrap interval: one panel per variant, a row per control
+    and reading; a filled marker where the gain survives Holm's correction over the table."""
+    import matplotlib.pyplot as plt
+
+    rows = verdicts["rows"]
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    ncols = min(2, len(variants))
+    nrows = -(-len(variants) // ncols)
+    per_panel = max(sum(r["variant"] == v for r in rows) for v in variants)
+    height = nrows * (0.2 * per_panel + 1.0) + 0.6
+    fig, axes = plt.subplots(nrows, ncols, figsize=(PAGE_WIDTH, height), sharex=True,
+                             sharey=True, squeeze=False)
+    for ax, variant in zip(axes.flat, variants):
+        mine = [r for r in rows if r["variant"] == variant]
+        for y, r in enumerate(mine):
+            colour = f"C{list(READING_LABELS).index(r['reading'])}"
+            ax.plot([r["low"], r["high"]], [y, y], color=colour, lw=1.5)
+            ax.plot(r["gain"], y, "o", color=colour,
+                    markerfacecolor=colour if r["beats"] else "white")
+        ax.axvline(0, color="grey", lw=1)
+        ax.set_yticks(range(len(mine)), [f"{AGAINST_LABELS[r['against']]} · "
+                                          f"{READING_LABELS[r['reading']]}" for r in mine],
+                      fontsize=8.5)
+        ax.invert_yaxis()
+        ax.set_title(VARIANT_LABELS[variant])
+        ax.grid(axis="x", alpha=0.3)
+    for ax in list(axes.flat)[len(variants):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("gain in mean PCC")
+    fig.tight_layout()
+    return fig
+
+
+@page_style
+def figure_planted(planted: dict[str, Any]):
+    """The metric on the true codes of the planted benchmark, rescaled (top) or made denser
+    (bottom) without changing what they say about the concepts: one line per reading."""
+    import matplotlib.pyplot as plt
+
+    keys = {"paper": "mean_pcc", "raw": "mean_pcc_raw", "spearman": "mean_pcc_spearman",
+            "exp_std": "mean_pcc_exp_std", "heldout": "mean_pcc_heldout"}
+    fig, axes = plt.subplots(2, 1, figsize=(PAGE_WIDTH, 7.0), sharey=True)
+    for ax, sweep, xlabel in ((axes[0], "scale", "codes multiplied by"),
+                              (axes[1], "density", "share of zero codes made tiny and positive")):
+        xs = [float(x) for x in planted[sweep]]
+        for i, (reading, key) in enumerate(keys.items()):
+            ax.plot(xs, [planted[sweep][x][key] for x in planted[sweep]], "-o", color=f"C{i}",
+                    label=READING_LABELS[reading])
+        ax.set(xlabel=xlabel, ylabel="mean PCC, true codes")
+        if sweep == "scale":
+            ax.set_xscale("log", base=2)
+        else:
+            ax.set_xscale("symlog", linthresh=0.01)
+        ax.grid(alpha=0.3)
+    axes[0].legend(ncol=3, fontsize=9.5)
     fig.tight_layout()
     return fig

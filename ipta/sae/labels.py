@@ -60,3 +60,16 @@ def by_label(runs: list[Run], key: str) -> dict[str, np.ndarray]:
     for r in sorted(runs, key=lambda r: r.seed):
         out.setdefault(label(r), []).append(r.final.get(key, np.nan))
     return {k: np.array(v, dtype=float) for k, v in out.items()}
+
+
+READING_LABELS = {"paper": "paper's", "raw": "raw", "spearman": "Spearman",
+                  "exp_std": "exp(std)", "heldout": "held out"}
+"""Short names of the readings of the concept metric (:data:`ipta.sae.verdicts.READINGS`)."""
+AGAINST_LABELS = {"untrained": "untrained copy", "random_topk": "random, top-k",
+                  "random_matched": "random, matched", "trained_panneal": "p-annealing"}
+"""Short names of the controls every variant is tested against."""
+
+AGAINST_TEXT = {"untrained": "its untrained copy",
+                "random_topk": "random features at top-k sparsity",
+                "random_matched": "random features matched to its codes",
+                "trained_panneal": "the trained p-annealing SAE"}

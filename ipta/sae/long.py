@@ -16,14 +16,24 @@ from ipta.sae.runs import Run
 
 LONG = {"n_tokens": 200_000, "val_tokens": 8192, "n_features": 2048, "steps": 5000,
         "eval_every": 500, "checkpoint_every": 1000, "seeds": (0,), "alphas": (),
-        "matched_l0": False, "dead_after_tokens": 400_000}
+        "matched_l0": False, "dead_after_tokens": 400_000, "target_l0": 32}
 """Does the answer depend on scale? The ``long`` setting (overrides of the default profile):
-more tokens, more steps, a wider dictionary, every variant once. ``ipta sae-long`` trains it
-(about half an hour on 2 CPU cores, minutes on a GPU) and writes :data:`LONG_RESULT`, a small
-summary the page draws without retraining; the runs go through the cache like the chapter's."""
+more tokens, more steps, a wider dictionary, every variant once. The p-annealing family steers
+its penalty towards the top-k variants' k (``target_l0``), so all four end at the same
+sparsity. ``ipta sae-long`` trains it (about half an hour on 2 CPU cores, minutes on a GPU) and
+writes :data:`LONG_RESULT`, a small summary the page draws without retraining; the runs go
+through the cache like the chapter's."""
 
 LONG_RESULT = Path("book") / "results" / "sae_long.json"
 """The long setting's summary, relative to the project root."""
+
+FORMAT = 2
+"""The summary's layout (1: the paper's reading and held out only)."""
+
+SERIES = ("mean_pcc", "mean_pcc_raw", "mean_pcc_spearman", "mean_pcc_exp_std",
+          "mean_pcc_heldout", "pairs_fvu", "val_fvu", "val_l0", "pairs_l0", "pairs_code_p99")
+"""What the summary keeps at every evaluation: every reading of the metric, reconstruction on
+the pair words and held-out tokens, sparsity, and the size of the codes."""
 
 
 def long_config(**overrides: Any) -> Config:
@@ -32,26 +42,26 @@ def long_config(**overrides: Any) -> Config:
 
 
 def summarise_long(main: list[Run], controls: list[Run], cfg: Config) -> dict[str, Any]:
-    """Per variant of the ``main`` runs: training tokens at each evaluation, the metric there
-    (paper's reading and held out), and the untrained version's and sparse random features'
-    scores (from ``controls``)."""
+    """Per variant of the ``main`` runs: training tokens at each evaluation and every series of
+    :data:`SERIES` there; the untrained version's and sparse random features' final values of
+    the same (from ``controls``)."""
     untrained = {r.variant: r.final for r in controls if r.kind == "untrained"}
-    random_topk = [r.final for r in controls if r.kind == "random_topk"]
-    out: dict[str, Any] = {"settings": cfg.to_dict(), "variants": {}}
+    random_topk = next(r.final for r in controls if r.kind == "random_topk")
+    out: dict[str, Any] = {"format": FORMAT, "settings": cfg.to_dict(), "variants": {}}
     for r in main:
         history = [h for h in r.history if "mean_pcc" in h]
         out["variants"][r.variant] = {
             "tokens": [h["step"] * cfg.batch_size for h in history],
-            "mean_pcc": [h["mean_pcc"] for h in history],
-            "mean_pcc_heldout": [h.get("mean_pcc_heldout") for h in history],
-            "val_l0": [h["val_l0"] for h in history],
-            "untrained_pcc": untrained[r.variant]["mean_pcc"],
-            "untrained_heldout": untrained[r.variant].get("mean_pcc_heldout"),
-            "random_topk_pcc": random_topk[0]["mean_pcc"]}
+            **{key: [h.get(key) for h in history] for key in SERIES},
+            "untrained": {key: untrained[r.variant].get(key) for key in SERIES},
+            "random_topk": {key: random_topk.get(key) for key in SERIES}}
     return out
 
 
 def load_long(path: str | Path | None = None) -> dict[str, Any] | None:
     """The long setting's summary from this checkout's ``book/results`` (None if absent)."""
     path = Path(path) if path else Path(__file__).resolve().parents[2] / LONG_RESULT
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    return summary if summary.get("format") == FORMAT else None  # older layouts: rerun

@@ -9,6 +9,7 @@ z_n in R^F:
   with xbar the mean input over the same N samples; 0 is perfect, 1 is no better than xbar.
 - ``l0``: mean over samples of the number of non-zero codes, (1/N) sum_n #{f : z_nf != 0}.
 - ``dead_fraction``: share of the F features that are zero on every one of the N samples.
+- ``code_scale`` (``*_code_p99``): the 99th percentile of the non-zero codes, their size.
 
 The concept metric of appendix H.2: for each concept k a logistic-regression probe is fitted on
 that concept's pair representations (base = 1, target = 0; the one probe fit,
@@ -58,6 +59,13 @@ def fvu(x_ND: np.ndarray, xhat_ND: np.ndarray) -> float:
 def l0(codes_NF: np.ndarray) -> float:
     """Mean number of non-zero codes per sample."""
     return float((np.asarray(codes_NF) != 0).sum(1).mean())
+
+
+def code_scale(codes_NF: np.ndarray, q: float = 99.0) -> float:
+    """The ``q``-th percentile of the non-zero codes (0 when none is): how large codes are,
+    which the paper's exp reading of the metric is not blind to."""
+    active = np.asarray(codes_NF)[np.asarray(codes_NF) != 0]
+    return float(np.percentile(active, q)) if active.size else 0.0
 
 
 def dead_fraction(codes_NF: np.ndarray) -> float:
@@ -114,26 +122,33 @@ def _exp(z: np.ndarray) -> np.ndarray:
     return np.exp(np.minimum(z, 700.0))
 
 
-def concept_match(logits_NK: np.ndarray, codes_NF: np.ndarray, threshold: float = 0.5,
-                  variant: str = "paper") -> ConceptMatch:
-    """Hungarian assignment of concepts to features on the correlation ``variant`` of
-    :data:`METRIC_VARIANTS` (default: the paper's Pearson(logits, exp(codes)), app. H.2)."""
-    from scipy.optimize import linear_sum_assignment
+def reading_inputs(logits_NK: np.ndarray, codes_NF: np.ndarray, variant: str = "paper"
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(y_NK, feats_NF)``: what the reading ``variant`` of :data:`METRIC_VARIANTS` correlates,
+    the probe logits and the transformed codes (both ranked for Spearman), in float64."""
     from scipy.stats import rankdata
 
     z_NF = np.asarray(codes_NF, np.float64)
     y_NK = np.asarray(logits_NK, np.float64)
     if variant == "paper":
-        feats_NF = _exp(z_NF)
-    elif variant == "raw":
-        feats_NF = z_NF
-    elif variant == "spearman":
-        feats_NF, y_NK = rankdata(z_NF, axis=0), rankdata(y_NK, axis=0)
-    elif variant == "exp_std":
+        return y_NK, _exp(z_NF)
+    if variant == "raw":
+        return y_NK, z_NF
+    if variant == "spearman":
+        return rankdata(y_NK, axis=0), rankdata(z_NF, axis=0)
+    if variant == "exp_std":
         sd_F = z_NF.std(0)
-        feats_NF = _exp((z_NF - z_NF.mean(0)) / np.where(sd_F > 0, sd_F, 1.0))
-    else:
-        raise ValueError(f"metric variant {variant!r} is not one of {', '.join(METRIC_VARIANTS)}")
+        return y_NK, _exp((z_NF - z_NF.mean(0)) / np.where(sd_F > 0, sd_F, 1.0))
+    raise ValueError(f"metric variant {variant!r} is not one of {', '.join(METRIC_VARIANTS)}")
+
+
+def concept_match(logits_NK: np.ndarray, codes_NF: np.ndarray, threshold: float = 0.5,
+                  variant: str = "paper") -> ConceptMatch:
+    """Hungarian assignment of concepts to features on the correlation ``variant`` of
+    :data:`METRIC_VARIANTS` (default: the paper's Pearson(logits, exp(codes)), app. H.2)."""
+    from scipy.optimize import linear_sum_assignment
+
+    y_NK, feats_NF = reading_inputs(logits_NK, codes_NF, variant)
     r_KF = pearson_matrix(y_NK, feats_NF)
     rows, cols = linear_sum_assignment(r_KF, maximize=True)
     pcc_K = np.zeros(r_KF.shape[0])
@@ -217,6 +232,7 @@ def evaluate(sae, val_ND: np.ndarray, pairs_ND: np.ndarray, logits_NK: np.ndarra
             xhat = sae.decode(codes).cpu().numpy()
             codes = codes.cpu().numpy()
             out.update({f"{name}_mse": mse(x_ND, xhat), f"{name}_fvu": fvu(x_ND, xhat),
-                        f"{name}_l0": l0(codes), f"{name}_dead": dead_fraction(codes)})
+                        f"{name}_l0": l0(codes), f"{name}_dead": dead_fraction(codes),
+                        f"{name}_code_p99": code_scale(codes)})
     out.update(score_codes(codes, logits_NK, threshold, heldout))
     return out

@@ -27,6 +27,8 @@ from ipta.sae.config import Config
 
 SWEEP_FIELDS = ("variants", "seeds", "alphas", "matched_l0", "alpha", "k")
 """Config fields that choose which runs exist, not what one run computes."""
+VERDICT_FIELDS = ("n_boot", "null_seeds", "planted_steps")
+"""Config fields that only the verdicts and the planted benchmark read."""
 
 
 @dataclass
@@ -215,7 +217,7 @@ def train_run(cfg: Config, variant: str, seed: int, store, concepts: ConceptData
     untrained = new_sae(cfg, variant, seed, store.d_model, alpha=alpha, k=k)
     train, val_ND = data_split(cfg, store)
     spec = {**call_spec(train_run, locals(), ignore=("progress",),
-                        replace={"cfg": cfg.cache_spec(exclude=SWEEP_FIELDS),
+                        replace={"cfg": cfg.cache_spec(exclude=SWEEP_FIELDS + VERDICT_FIELDS),
                                  "store": store.directory.name, "alpha": alpha, "k": k}),
             "sae": untrained.config}
     code = ("ipta.sae.runs",)

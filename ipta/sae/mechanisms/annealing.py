@@ -43,10 +43,10 @@ class PAnneal(Mechanism):
 
     def __init__(self, initial_penalty: float = 0.1, p_start: float = 1.0, p_end: float = 0.0,
                  anneal_start: int = 0, anneal_end: int = 1000, n_updates: int = 10,
-                 sparsity_warmup: int = 400, queue: int = 10):
+                 sparsity_warmup: int = 400, queue: int = 10, target_l0: float = 0.0):
         super().__init__(initial_penalty=initial_penalty, p_start=p_start, p_end=p_end,
                          anneal_start=anneal_start, anneal_end=anneal_end, n_updates=n_updates,
-                         sparsity_warmup=sparsity_warmup, queue=queue)
+                         sparsity_warmup=sparsity_warmup, queue=queue, target_l0=target_l0)
         self.register_buffer("coeff", torch.tensor(float(initial_penalty)))
         self.register_buffer("p", torch.tensor(float(p_start)))
         # Recent (L_p^p at the current p, at the next p) pairs and how many slots are filled.
@@ -59,7 +59,8 @@ class PAnneal(Mechanism):
         training to its last step; the penalty warms up over ``cfg.sparsity_warmup_steps``."""
         return {"initial_penalty": cfg.initial_penalty, "p_start": 1.0, "p_end": cfg.p_end,
                 "anneal_start": int(cfg.anneal_start * cfg.steps), "anneal_end": cfg.steps - 1,
-                "n_updates": cfg.n_p_updates, "sparsity_warmup": cfg.sparsity_warmup_steps}
+                "n_updates": cfg.n_p_updates, "sparsity_warmup": cfg.sparsity_warmup_steps,
+                "target_l0": cfg.target_l0}
 
     def forward(self, pre_NF: torch.Tensor) -> torch.Tensor:
         return pre_NF.relu()
@@ -111,7 +112,23 @@ class PAnneal(Mechanism):
                                                self.lp(codes_NF, self._next_p(step))]))
                 self.queue_Q2.copy_(torch.cat([self.queue_Q2[1:], pair[None]]))
                 self.queue_n.clamp_(max=self.queue_Q2.shape[0] - 1).add_(1)
+        if h["target_l0"] > 0 and step >= h["sparsity_warmup"]:
+            self._steer(codes_NF, group)
         return self.coeff * sparsity_scale(step, self.hparams["sparsity_warmup"]) * loss
+
+    TARGET_RATE = 0.01
+    """How fast the coefficient follows ``target_l0``: a batch at twice the target L0 raises it
+    by 1%; a sustained gap compounds (e at 100 steps)."""
+
+    @torch.no_grad()
+    def _steer(self, codes_NF: torch.Tensor, group: SampleGroup) -> None:
+        """Multiply the coefficient by exp(rate (L0 - target) / target), L0 over the global
+        batch, so that the training L0 settles at ``target_l0`` whatever p has reached: the
+        same sparsity for every variant compared, which a fixed lambda_0 chosen for one length
+        of training does not give at another (our addition; 0 turns it off)."""
+        target = self.hparams["target_l0"]
+        l0 = group.mean((codes_NF > 0).float().sum(-1).mean())
+        self.coeff.mul_(torch.exp((self.TARGET_RATE * (l0 - target) / target).clamp(-0.1, 0.1)))
 
 
 class _PowP(torch.autograd.Function):
