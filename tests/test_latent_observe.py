@@ -8,7 +8,7 @@ from ipta.latent.dag import config_index, joint_probs, sample_latents
 from ipta.latent.invertibility import invertibility_error_X, posterior_concentration
 from ipta.latent.observe import pooled_observation_map
 from ipta.theory.config import Config as TheoryConfig
-from ipta.theory.model import enumerate_model, make_model, sample
+from ipta.latent.model import enumerate_model, make_model, sample
 
 
 def test_pooled_map_keeps_distinct_balanced_bits_of_permuted_indices():

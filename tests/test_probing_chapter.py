@@ -37,7 +37,8 @@ def test_both_modes_are_keyed_by_every_argument_of_their_functions(tmp_path, mon
 
     monkeypatch.setattr(chapter, "paper_mode", counted(paper_mode))
     monkeypatch.setattr(chapter, "rigorous_mode", counted(rigorous_mode))
-    cfg = chapter.Config.for_profile("smoke", seeds=(0,), throughput=False)
+    cfg = chapter.Config.for_profile("smoke", seeds=(0,), throughput=False,
+                                     positive_control=False)
     chapter.run(cfg, progress=False)
     chapter.run(cfg, progress=False)
     assert fits == ["paper_mode", "rigorous_mode"]

@@ -1,77 +1,14 @@
-"""Specifications of ipta.simulations (problems, masked_mlp, sweep, chapter): the Figure 2 sweep
-and its two training paths."""
+"""Specification of ipta.simulations.sweep: the Figure 2 sweep's probes and evaluation (the
+problems, the training paths and the chapter have their own test files)."""
 
 import numpy as np
 import pytest
-import torch
 
-from ipta.config import ConfigError
 from ipta.simulations.config import Config as SimulationConfig
-from ipta.simulations.masked_mlp import train_batched, train_single
-from ipta.simulations.problems import Setting, make_problem, sweep_settings, training_data
-from ipta.simulations.sweep import (probe_accuracy, probed_positions, results_frame, run_sweep,
-                                  stack_runs)
+from ipta.simulations.problems import Setting
+from ipta.simulations.sweep import probe_accuracy, probed_positions, results_frame, run_sweep
 
 TINY = dict(steps=12, batch_size=32, hidden=32, embed_dim=8, n_layers=3, n_fit=200, n_score=200)
-
-
-def test_profiles_build_and_bad_values_are_refused():
-    """Every profile validates; an unknown graph kind and a reversed interval raise ConfigError."""
-    for profile in ("smoke", "classroom", "default", "paper"):
-        SimulationConfig.for_profile(profile)
-    with pytest.raises(ConfigError, match="er_graphs"):
-        SimulationConfig(er_graphs=("ER9",))
-    with pytest.raises(ConfigError, match="table_low"):
-        SimulationConfig(table_low=0.9, table_high=0.1)
-
-
-def test_sweep_covers_both_panels_for_every_seed():
-    """Default sweep: chain runs for each m and ER runs for each kind and K, times every seed."""
-    cfg = SimulationConfig()
-    settings = sweep_settings(cfg)
-    n_left = len(cfg.chain_observed) * len(cfg.seeds)
-    assert len(settings) == n_left + len(cfg.er_graphs) * len(cfg.er_latents) * len(cfg.seeds)
-    assert all(s.n_observed == cfg.er_observed_per_latent * s.n_latents for s in settings[n_left:])
-
-
-def test_runs_with_different_m_share_the_dag_and_nest_observations():
-    """Same seed, m=3 and m=9: identical Bernoulli tables; the m=3 code is the prefix of the m=9 one."""
-    cfg = SimulationConfig()
-    a = make_problem(Setting("left", "chain", 3, 3, 4), cfg)
-    b = make_problem(Setting("left", "chain", 3, 9, 4), cfg)
-    assert all((ta == tb).all() for ta, tb in zip(a.dag.tables, b.dag.tables))
-    assert (b.obs.code_CM[:, :3] == a.obs.code_CM).all()
-
-
-def _runs(cfg):
-    settings = [Setting("left", "chain", 3, 2, 0), Setting("left", "chain", 3, 6, 1),
-                Setting("right", "ER2", 4, 8, 0)]
-    problems = [make_problem(s, cfg) for s in settings]
-    return problems, [training_data(p, cfg) for p in problems]
-
-
-def test_batched_training_equals_one_at_a_time():
-    """Stacked (padded) training gives each run's weights, BatchNorm statistics and losses of
-    plain per-run torch modules, to 1e-4, across runs with different m and K."""
-    cfg = SimulationConfig(**TINY)
-    problems, datas = _runs(cfg)
-    batched = train_batched(problems, datas, cfg, progress=False)
-    single = stack_runs([train_single(p, d, cfg, n_pad=8) for p, d in zip(problems, datas)])
-    for key in ("trained", "buffers"):
-        for name, value in batched[key].items():
-            torch.testing.assert_close(value, single[key][name], atol=1e-4, rtol=1e-4)
-    np.testing.assert_allclose(batched["loss_ST"], single["loss_ST"], atol=1e-4)
-
-
-def test_padded_weights_stay_zero_and_training_lowers_the_loss():
-    """Weights of padded positions remain exactly zero; the mean loss falls during training."""
-    cfg = SimulationConfig(**dict(TINY, steps=40))
-    problems, datas = _runs(cfg)
-    out = train_batched(problems, datas, cfg, progress=False)
-    assert (out["trained"]["head_W"][0, :, 2:] == 0).all()
-    assert (out["trained"]["emb"][0, 6:] == 0).all()
-    loss = out["loss_ST"].mean(0)
-    assert loss[-5:].mean() < loss[:5].mean()
 
 
 def test_probe_accuracy_is_high_when_invertible_and_lower_when_not():
@@ -85,36 +22,6 @@ def test_probe_accuracy_is_high_when_invertible_and_lower_when_not():
     assert easy > 0.9
     assert hard < easy - 0.1
     assert (df.identified_share[df.n_observed == 9] == 1.0).all()
-
-
-def test_loss_floor_is_the_brute_force_conditional_entropy():
-    """The exact masked-token loss floor equals H(x_j | x_-j) averaged over j, computed here by
-    summing over every configuration; it is 0 for an invertible chain (m=9) and positive at m=2."""
-    from collections import defaultdict
-
-    cfg = SimulationConfig()
-    for m, positive in ((2, True), (9, False)):
-        p = make_problem(Setting("left", "chain", 3, m, 0), cfg)
-        code_CM, total = p.obs.code_CM, 0.0
-        for j in range(m):
-            mass = defaultdict(lambda: np.zeros(2))
-            for c, prob in enumerate(p.probs_C):
-                mass[tuple(np.delete(code_CM[c], j))][code_CM[c, j]] += prob
-            for m2 in mass.values():
-                total -= sum(v * np.log(v / m2.sum()) for v in m2 if v > 0)
-        floor = p.invertibility()["loss_floor"]
-        assert floor == pytest.approx(total / m, abs=1e-12)
-        assert (floor > 0.05) if positive else (floor < 1e-12)
-
-
-def test_thread_setting_is_restored_after_training():
-    """Training on one torch thread leaves the caller's thread count as it was."""
-    from ipta.devices import torch_threads
-
-    before = torch.get_num_threads()
-    with torch_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
 
 
 def test_per_position_probe_recovers_a_code_that_the_pooled_probe_misses():
@@ -147,3 +54,40 @@ def test_evaluation_reports_every_layer_and_position_and_the_last_layer_is_the_p
     k_chain = cfg.chain_latents
     assert np.isfinite(arrays["acc_pos_untrained_SPK"][0, :, :k_chain]).all()
     assert np.isnan(arrays["acc_pos_untrained_SPK"][0, :, k_chain:]).all()
+
+
+def test_the_unseen_readout_tells_a_concept_code_from_a_lookup_table():
+    """A planted test of the readout that can fail. Two representations of the same samples of
+    K = 5 latents: one writes each latent along its own direction (a concept code), the other
+    gives each configuration a random vector (a lookup table, which separates any finite set
+    of configurations). Probes fitted and scored on the same configurations read both almost
+    perfectly; scored on configurations held out of fitting, the concept code stays above 0.95
+    and the lookup table falls to chance (below 0.7, where 0.5 is chance)."""
+    from ipta.latent.dag import all_configs
+    from ipta.simulations.sweep import probe_accuracy, unseen_accuracy, unseen_split
+
+    rng = np.random.default_rng(0)
+    configs_CK = all_configs(5)
+    config_N = rng.integers(len(configs_CK), size=2000)
+    latents_NK = configs_CK[config_N].astype(float)
+    concept_code = latents_NK @ rng.standard_normal((5, 40)) + 0.1 * rng.standard_normal(
+        (2000, 40))
+    lookup = rng.standard_normal((len(configs_CK), 40))[config_N]
+    held_N = unseen_split(config_N, configs_CK, 0.25, np.random.default_rng(1))
+    for f in (concept_code, lookup):
+        seen = probe_accuracy(f[:1000], latents_NK[:1000], f[1000:], latents_NK[1000:], 1.0)
+        assert seen.mean() > 0.95
+    assert unseen_accuracy(concept_code, latents_NK, held_N, 1.0).mean() > 0.95
+    assert unseen_accuracy(lookup, latents_NK, held_N, 1.0).mean() < 0.7
+
+
+def test_held_out_configurations_keep_both_values_of_every_latent_on_each_side():
+    from ipta.latent.dag import all_configs
+    from ipta.simulations.sweep import unseen_split
+
+    configs_CK = all_configs(4)
+    config_N = np.arange(16).repeat(3)
+    held_N = unseen_split(config_N, configs_CK, 0.25, np.random.default_rng(2))
+    assert held_N.mean() == pytest.approx(0.25)
+    for side in (held_N, ~held_N):
+        assert all(len(np.unique(configs_CK[config_N[side], k])) == 2 for k in range(4))

@@ -7,7 +7,7 @@ from ipta.theory.checks import (affine_fit_scores, concept_pairs, context_residu
                                 effective_sample_size, mean_abs_cosine_of_random_directions, features_XZ, fit_affine, pair_cosines,
                                 rank_and_condition, token_diversity_matrix)
 from ipta.theory.config import Config as TheoryConfig
-from ipta.theory.model import enumerate_model, make_model
+from ipta.latent.model import enumerate_model, make_model
 
 
 def test_affine_fit_is_exact_for_an_affine_target():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from ipta.theory.config import Config as TheoryConfig
-from ipta.theory.model import enumerate_model, make_model
-from ipta.theory.nexttoken import optimal_logit_ratios_XY, train_next_token
+from ipta.latent.model import enumerate_model, exact_logit_ratios_XR, make_model
+from ipta.theory.nexttoken import train_next_token
 
 TINY = TheoryConfig(n_concepts=2, context_bits=3, n_graphs=1, test_fraction=0.3)
 
@@ -36,7 +36,7 @@ def test_trained_representation_is_a_linear_image_of_the_optimal_logit_ratios(ti
     log-ratio vector, so a linear fit of f on ell is exact (R^2 > 0.999)."""
     pred, _, out = tiny
     for s in range(len(pred)):
-        ell = optimal_logit_ratios_XY(pred[s])
+        ell = exact_logit_ratios_XR(pred[s])
         coef, *_ = np.linalg.lstsq(ell, out["f_SXD"][s], rcond=None)
         resid = out["f_SXD"][s] - ell @ coef
         assert (resid**2).sum() < 1e-3 * (out["f_SXD"][s] ** 2).sum()
@@ -55,9 +55,3 @@ def test_mlp_encoder_also_approaches_the_optimum(tiny):
     out = train_next_token(pred, p_x, pred.shape[2] - 1, steps=1500, lr=0.01, encoder="mlp",
                            seed=0, progress=False)
     assert np.all(out["kl_S"] < 1e-3)
-
-
-def test_optimal_logit_ratios_drop_the_reference_token():
-    pred = np.array([[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]])
-    ratios = optimal_logit_ratios_XY(pred)
-    np.testing.assert_allclose(ratios, np.log(pred[:, :2] / pred[:, [2]]))

@@ -219,3 +219,36 @@ def cached_word_representations(model_name: str, words: Sequence[str], *,
     arrays, _ = get_or_compute("word_representations", spec, compute,
                                code=("ipta.lm.activations",))
     return arrays["reps_ND"]
+
+
+def unembedding_covariance(model: Any) -> np.ndarray:
+    """The covariance ``Cov(gamma)`` of the model's unembedding vectors (the rows of its output
+    embedding, one per token): the matrix of the causal inner product of Park, Choe and Veitch
+    (2024), D x D in float64."""
+    import torch
+
+    with torch.no_grad():
+        gamma_VD = model.get_output_embeddings().weight.detach().double().cpu().numpy()
+    centred = gamma_VD - gamma_VD.mean(0)
+    return centred.T @ centred / len(centred)
+
+
+def cached_unembedding_covariance(model_name: str, *, revision: str | None = None,
+                                  dtype: str = "auto", device: str = "auto",
+                                  loaded: Any = None) -> np.ndarray:
+    """:func:`unembedding_covariance` through the ipta cache (keyed by every argument but
+    ``device`` and ``loaded``, the model by its fingerprint); the model loads only on a miss."""
+    from ipta.lm.models import load_model, model_fingerprint
+
+    spec = call_spec(cached_unembedding_covariance, locals(), ignore=("device", "loaded"),
+                     replace={"model_name": model_fingerprint(model_name, revision)})
+
+    def compute() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        model = loaded()[0] if callable(loaded) else (
+            loaded[0] if loaded is not None else
+            load_model(model_name, revision=revision, device=device, dtype=dtype)[0])
+        return {"cov_DD": unembedding_covariance(model)}, {}
+
+    arrays, _ = get_or_compute("unembedding_covariance", spec, compute,
+                               code=("ipta.lm.activations",))
+    return arrays["cov_DD"]

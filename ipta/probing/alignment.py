@@ -15,10 +15,14 @@ Two ways to compute it:
 - ``rigorous`` mode, ours: per seed, the words are split in two (duplicate and identical pairs
   dropped; every pair lies wholly on one side, and no word is on both sides, in any concept).
   The probes W are fitted on the training side over a sweep of C, the directions A on the
-  held-out side, so ``M = A_test W_train^T`` involves no pair twice; its ceiling is each
-  concept's split-half reliability ``cos(a_train, a_test)``. Probe accuracy is measured on the
-  held-out pairs; baselines are probes fitted on permuted labels (a null) and random unit
-  directions; every fit records whether lbfgs converged.
+  held-out side, so ``M = A_test W_train^T`` involves no pair twice. Beside it: the
+  mean-difference estimator ``cos(a_train, a_test)``, which is the score of one particular
+  probe (the limit of small C), not a bound on any; the held-out directions' noise ceiling
+  (their split-half reliability, corrected to the whole side), the cosine the true direction
+  itself would be expected to reach; probes fitted on permuted labels (a null) and random unit
+  directions; the same matrix under the causal inner product of the model's unembedding
+  (Park, Choe and Veitch 2024), which no change of basis of the representation can move.
+  Probe accuracy is measured on the held-out pairs; every fit records whether lbfgs converged.
 """
 
 from __future__ import annotations
@@ -89,9 +93,51 @@ def _directions_or_nan(base: tuple[np.ndarray, ...], target: tuple[np.ndarray, .
     return _unit_rows(np.stack(rows))
 
 
+def _noise_ceiling_K(test_base: tuple[np.ndarray, ...], test_target: tuple[np.ndarray, ...],
+                     rng: np.random.Generator) -> np.ndarray:
+    """Per concept, the cosine a held-out direction can be expected to reach with the concept's
+    true direction: split its held-out pairs in two halves, take the cosine rho of the halves'
+    directions, and correct it to the whole side (Spearman-Brown): sqrt(2 rho / (1 + rho)).
+    NaN for a concept with fewer than four held-out pairs."""
+    out = np.full(len(test_base), np.nan)
+    for k, (b, t) in enumerate(zip(test_base, test_target)):
+        if len(b) < 4:
+            continue
+        order = rng.permutation(len(b))
+        halves = [order[: len(b) // 2], order[len(b) // 2:]]
+        a1, a2 = (_unit_rows((b[h] - t[h]).mean(0)[None])[0] for h in halves)
+        rho = max(float(a1 @ a2), 0.0)
+        out[k] = np.sqrt(2 * rho / (1 + rho))
+    return out
+
+
+def causal_cosines(A_KD: np.ndarray, W_KD: np.ndarray, cov_DD: np.ndarray) -> np.ndarray:
+    """cos(a_i, w_j) under the causal inner product of Park, Choe and Veitch (2024): with
+    Cov the covariance of the unembedding vectors, a representation-space direction a is
+    measured by a^T Cov a and a probe weight w (which acts on representations like an
+    unembedding vector) by w^T Cov^-1 w, so that the cosine a^T w / (|a|_Cov |w|_Cov^-1) does
+    not change when the representation is mapped by any invertible M and the unembedding (and
+    the probe) by M^-T, which leaves every logit unchanged."""
+    cov = np.asarray(cov_DD, np.float64)
+    ridge = 1e-9 * np.trace(cov) / len(cov)
+    inv_W_DK = np.linalg.solve(cov + ridge * np.eye(len(cov)), W_KD.T)
+    norm_a = np.sqrt(np.einsum("kd,de,ke->k", A_KD, cov, A_KD))
+    norm_w = np.sqrt(np.einsum("kd,dk->k", W_KD, inv_W_DK))
+    return (A_KD @ W_KD.T) / np.outer(norm_a, norm_w)
+
+
+def causal_gram(A_KD: np.ndarray, B_KD: np.ndarray, cov_DD: np.ndarray) -> np.ndarray:
+    """cos(a_i, b_j) between two sets of representation-space directions under the causal
+    inner product a^T Cov b (see :func:`causal_cosines`)."""
+    norm = lambda X: np.sqrt(np.einsum("kd,de,ke->k", X, cov_DD, X))  # noqa: E731
+    return (A_KD @ cov_DD @ B_KD.T) / np.outer(norm(A_KD), norm(B_KD))
+
+
 def rigorous_seed(reps: PairReps, Cs: tuple[float, ...], seed: int, test_fraction: float = 0.3,
-                  max_iter: int = 500) -> dict[str, object]:
-    """One word split: W on training pairs (per C), A on held-out pairs, and the controls."""
+                  max_iter: int = 500, cov_DD: np.ndarray | None = None) -> dict[str, object]:
+    """One word split: W on training pairs (per C), A on held-out pairs, and the controls; with
+    ``cov_DD`` (the unembedding's covariance) the same matrices under the causal inner
+    product too."""
     rng = np.random.default_rng(seed)
     splits = word_split(reps.words, test_fraction, rng)
     side = {name: (tuple(b[idx] for b, idx in zip(reps.base, part)),
@@ -101,19 +147,24 @@ def rigorous_seed(reps: PairReps, Cs: tuple[float, ...], seed: int, test_fractio
     A_train_KD = _directions_or_nan(*side["train"])
     A_test_KD = _directions_or_nan(*side["test"])
     K, D = A_test_KD.shape
-    out = {"reliability_K": np.einsum("kd,kd->k", A_train_KD, A_test_KD),
+    out = {"estimator_K": np.einsum("kd,kd->k", A_train_KD, A_test_KD),
+           "noise_ceiling_K": _noise_ceiling_K(*side["test"], rng),
            "A_At": A_test_KD @ A_train_KD.T,
            "random": A_test_KD @ _unit_rows(rng.standard_normal((K, D))).T,
            "n_train_K": np.array([len(tr) for tr, _ in splits]),
            "n_test_K": np.array([len(te) for _, te in splits]),
            "M": {}, "M_same_pairs": {}, "null": {}, "accuracy": {}, "frobenius_gap": {},
-           "converged": {}}
+           "converged": {}, "M_causal": {}}
+    if cov_DD is not None:
+        out["A_At_causal"] = causal_gram(A_test_KD, A_train_KD, cov_DD)
     missing = ConceptProbe(np.full(D, np.nan), np.nan, True)  # no training pairs: no probe
     for C in Cs:
         fits = [fit_pair_probe(b, t, C, max_iter) if len(b) else missing
                 for b, t in zip(*side["train"])]
         W_KD = np.stack([f.direction_D for f in fits])
         out["M"][C] = A_test_KD @ W_KD.T
+        if cov_DD is not None:
+            out["M_causal"][C] = causal_cosines(A_test_KD, W_KD, cov_DD)
         out["M_same_pairs"][C] = A_train_KD @ W_KD.T
         out["frobenius_gap"][C] = frobenius_gap(A_test_KD, W_KD)
         out["converged"][C] = float(np.mean([f.converged for f in fits]))
@@ -133,31 +184,48 @@ def _null_probe(base_ND: np.ndarray, target_ND: np.ndarray, C: float, max_iter: 
     return fit_pair_probe(X_ND[perm[:n]], X_ND[perm[n:]], C, max_iter).direction_D
 
 
+ESTIMATOR = "mean-difference estimator"
+"""The kind of row that scores the mean-difference estimator, cos(a_train, a_test)."""
+NOISE_CEILING = "noise ceiling"
+"""The kind of row that holds the held-out directions' noise ceiling."""
+
+
 def rigorous_mode(reps: PairReps, Cs: tuple[float, ...], seeds: tuple[int, ...],
                   test_fraction: float = 0.3, max_iter: int = 500,
+                  cov_DD: np.ndarray | None = None,
                   ) -> tuple[list[dict[str, object]], dict[str, np.ndarray]]:
     """Summary rows (one per seed, matrix kind and C) and seed means: ``M_<i>`` (held-out
-    cos(a_i, w_j) at the i-th C), ``reliability_K``, ``n_train_K`` and ``n_test_K``."""
+    cos(a_i, w_j) at the i-th C), ``estimator_K``, ``noise_ceiling_K``, ``n_train_K`` and
+    ``n_test_K``. With ``cov_DD``, rows of the probes and of the estimator under the causal
+    inner product too (``causal`` in their kind)."""
     rows, means = [], {}
 
     def add(name: str, value: np.ndarray) -> None:
         means[name] = means.get(name, 0.0) + value / len(seeds)
 
     for seed in seeds:
-        res = rigorous_seed(reps, Cs, seed, test_fraction, max_iter)
-        for name in ("reliability_K", "n_train_K", "n_test_K"):
+        res = rigorous_seed(reps, Cs, seed, test_fraction, max_iter, cov_DD)
+        for name in ("estimator_K", "noise_ceiling_K", "n_train_K", "n_test_K"):
             add(name, res[name])
-        rows.append({"seed": seed, "kind": "ceiling (split-half)", "C": np.nan,
-                     **summarize(res["A_At"])})
+        rows.append({"seed": seed, "kind": ESTIMATOR, "C": np.nan, **summarize(res["A_At"])})
+        rows.append({"seed": seed, "kind": NOISE_CEILING, "C": np.nan,
+                     "diag": float(np.nanmean(res["noise_ceiling_K"]))})
         rows.append({"seed": seed, "kind": "random W", "C": np.nan, **summarize(res["random"])})
+        if cov_DD is not None:
+            rows.append({"seed": seed, "kind": f"{ESTIMATOR}, causal", "C": np.nan,
+                         **summarize(res["A_At_causal"])})
         for i, C in enumerate(Cs):
             add(f"M_{i}", res["M"][C])
             rows.append({"seed": seed, "kind": "probe", "C": C, **summarize(res["M"][C]),
                          "frobenius_gap": res["frobenius_gap"][C],
                          "heldout_accuracy": float(np.nanmean(res["accuracy"][C])),
-                         "converged": res["converged"][C]})
+                         "converged": res["converged"][C],
+                         "train_pairs": float(np.median(res["n_train_K"]))})
             rows.append({"seed": seed, "kind": "probe, same pairs", "C": C,
                          **summarize(res["M_same_pairs"][C])})
             rows.append({"seed": seed, "kind": "permuted-label null", "C": C,
                          **summarize(res["null"][C])})
+            if cov_DD is not None:
+                rows.append({"seed": seed, "kind": "probe, causal", "C": C,
+                             **summarize(res["M_causal"][C])})
     return rows, means

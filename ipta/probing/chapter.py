@@ -15,12 +15,16 @@ from typing import Any
 import numpy as np
 
 from ipta.cache import call_spec, get_or_compute
-from ipta.figures import PAGE_WIDTH, glue_figure, page_style  # noqa: F401 (notebook: chapter.glue_figure)
+from ipta.figures import glue_figure  # noqa: F401 (notebook: chapter.glue_figure)
 from ipta.notebook import glue_values, setup_for
 from ipta.lm.concepts import ConceptSet, load_concept_set, paper_directory_named
 from ipta.lm.models import LazyModel
-from ipta.probing.alignment import PairReps, paper_mode, rigorous_mode
+from ipta.probing.alignment import (ESTIMATOR, NOISE_CEILING, PairReps, paper_mode,
+                                    rigorous_mode)
 from ipta.probing.config import Config
+from ipta.probing.control import CONTROLS, theory_pairs
+from ipta.probing.figures import (figure_c_sweep, figure_cos_heatmaps,  # noqa: F401
+                                  figure_paper_heatmaps, figure_rigorous_heatmaps)
 
 
 setup = setup_for(Config)
@@ -100,10 +104,11 @@ def _cached_paper(reps: PairReps, cfg: Config) -> dict:
     return {**arrays, **meta}
 
 
-def _cached_rigorous(reps: PairReps, cfg: Config):
+def _cached_rigorous(reps: PairReps, cfg: Config, cov_DD: np.ndarray | None = None):
     """rigorous_mode through the cache (rows in meta, seed-mean matrices as arrays)."""
     args = {"reps": reps, "Cs": cfg.C_sweep, "seeds": cfg.seeds,
-            "test_fraction": cfg.test_fraction, "max_iter": cfg.rigorous_max_iter}
+            "test_fraction": cfg.test_fraction, "max_iter": cfg.rigorous_max_iter,
+            "cov_DD": cov_DD}
 
     def compute():
         rows, means = rigorous_mode(**args)
@@ -112,12 +117,25 @@ def _cached_rigorous(reps: PairReps, cfg: Config):
     arrays, meta = get_or_compute("probing_rigorous", call_spec(rigorous_mode, args), compute,
                                   code=("ipta.probing.alignment",))
     rows = [{k: (np.nan if v is None else v) for k, v in r.items()} for r in meta["rows"]]
-    concepts = {k: arrays[k] for k in ("reliability_K", "n_train_K", "n_test_K")}
+    concepts = {k: arrays[k] for k in ("estimator_K", "noise_ceiling_K", "n_train_K",
+                                       "n_test_K")}
     return rows, {C: arrays[f"M_{i}"] for i, C in enumerate(cfg.C_sweep)}, concepts
 
 
+def _add_rigorous(res: Result, cfg: Config, model: str, source: str, reps: PairReps,
+                  cov_DD: np.ndarray | None) -> None:
+    rows, mean_M, concepts = _cached_rigorous(reps, cfg, cov_DD)
+    res.rigorous_rows += [{"model": model, "set": source, "D": reps.base[0].shape[1], **r}
+                          for r in rows]
+    res.rigorous_M[model, source] = mean_M
+    res.rigorous_concepts[model, source] = concepts
+
+
 def run(cfg: Config, progress: bool = True) -> Result:
-    """All models x available concept sets x modes of ``cfg``; each model is loaded at most once."""
+    """All models x available concept sets x modes of ``cfg``, then the positive controls;
+    each model is loaded at most once."""
+    from ipta.lm.activations import cached_unembedding_covariance
+
     res = Result()
     sets, res.notes = available_sets(cfg)
     for source, concept_set in sets.items():
@@ -126,21 +144,25 @@ def run(cfg: Config, progress: bool = True) -> Result:
     for model in cfg.models:
         loader = LazyModel(model, revision=cfg.revision, device=cfg.device, dtype=cfg.dtype,
                            device_map=cfg.device_map)
+        cov_DD = cached_unembedding_covariance(model, revision=cfg.revision, dtype=cfg.dtype,
+                                               device=cfg.device, loaded=loader)
         for source, concept_set in sets.items():
             reps = pair_representations(concept_set, model, cfg, loaded=loader,
                                         progress=progress)
             if "paper" in cfg.modes:
                 res.paper[model, source] = _cached_paper(reps, cfg)
             if "rigorous" in cfg.modes:
-                rows, mean_M, concepts = _cached_rigorous(reps, cfg)
-                res.rigorous_rows += [{"model": model, "set": source, **r} for r in rows]
-                res.rigorous_M[model, source] = mean_M
-                res.rigorous_concepts[model, source] = concepts
+                _add_rigorous(res, cfg, model, source, reps, cov_DD)
         if cfg.throughput and sets:
             first = next(iter(sets.values()))
             words = list(dict.fromkeys(w for n in first.names for p in first.pairs[n] for w in p))
             res.throughput[model] = measure_throughput(loader(), words, cfg)
         del loader  # free the model before the next one loads
+    if cfg.positive_control and "rigorous" in cfg.modes:
+        for channel, name in CONTROLS.items():
+            reps, cov_DD = theory_pairs(channel)
+            res.names["planted"] = reps.names
+            _add_rigorous(res, cfg, name, "planted", reps, cov_DD)
     return res
 
 
@@ -177,134 +199,79 @@ def table_summary(res: Result):
         grouped = rig.groupby(["model", "set", "mode", "kind", "C"], dropna=False, sort=False)
         agg = grouped[metrics].agg(["mean", "std"])
         agg.columns = [f"{a}" if b == "mean" else f"{a} sd" for a, b in agg.columns]
+        # How many training pairs a probe of D weights had: the regime every C is read in.
+        agg["train pairs"] = grouped["train_pairs"].mean() if "train_pairs" in rig else np.nan
+        agg["D"] = grouped["D"].first()
         table = pd.concat([table, agg.reset_index()], ignore_index=True)
     metrics = [c for c in table.columns if c not in ("model", "set", "mode", "kind", "C")]
     return table.round({c: 3 for c in metrics})
 
 
-@page_style
-def figure_cos_heatmaps(matrices: dict[str, np.ndarray], names: tuple[str, ...],
-                        vmin: float = 0.0, vmax: float = 1.0):
-    """Heatmaps of cos(a_i, w_j) laid out like Figure 3 (coolwarm, rows a_i, columns w_j), one
-    per row at the page's width, so that 27 concept names stay legible."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    n = len(matrices)
-    side = PAGE_WIDTH if len(names) > 10 else PAGE_WIDTH * 0.7
-    fig, axes = plt.subplots(n, 1, figsize=(side, side * n), squeeze=False)
-    for ax, (title, M_KK) in zip(axes.flat, matrices.items()):
-        sns.heatmap(M_KK, ax=ax, cmap="coolwarm", vmin=vmin, vmax=vmax, square=True,
-                    xticklabels=names, yticklabels=names, cbar_kws={"shrink": 0.6,
-                                                                    "label": "cosine"})
-        ax.set_title(title)
-        ax.set_xlabel("probe of concept j (w_j)")
-        ax.set_ylabel("direction of concept i (a_i)")
-        ax.tick_params(labelsize=9)
-    fig.tight_layout()
-    return fig
-
-
-@page_style
-def figure_paper_heatmaps(res: Result):
-    """Figure 3 as the authors compute it: one heatmap per model and concept set (paper mode),
-    on the same -1..1 colour scale as the rigorous mode's."""
-    names = res.names[next(iter(res.names))]
-    return figure_cos_heatmaps({f"{m} · {s} pairs · C={r['C']:g}": r["M"]
-                                for (m, s), r in res.paper.items()}, names,
-                               vmin=-1.0, vmax=1.0)
-
-
-@page_style
-def figure_rigorous_heatmaps(res: Result, cfg: Config):
-    """The rigorous mode's seed-mean held-out matrices at the largest C: rows are directions
-    a_i from held-out pairs, columns probes w_j fitted on training pairs (-1..1 colour scale)."""
-    names = res.names[next(iter(res.names))]
-    c_max = max(cfg.C_sweep)
-    return figure_cos_heatmaps({f"{m} · {s} pairs · C={c_max:g}\nrows: held-out a_i, "
-                                f"columns: training w_j": Ms[c_max]
-                                for (m, s), Ms in res.rigorous_M.items()}, names,
-                               vmin=-1.0, vmax=1.0)
-
-
 def table_reliability(res: Result) -> "pandas.DataFrame":
-    """Per concept and (model, set): the split-half reliability cos(a_train, a_test), which
-    bounds the held-out diagonal, and the pairs on each side (means over seeds)."""
+    """Per concept and (model, set): the mean-difference estimator's score cos(a_train, a_test),
+    the held-out directions' noise ceiling, and the pairs on each side (means over seeds)."""
     import pandas as pd
 
     frames = {}
     for (model, source), c in res.rigorous_concepts.items():
+        if source == "planted":
+            continue
         frames[model, source] = pd.DataFrame(
-            {"reliability": c["reliability_K"].round(3), "train pairs": c["n_train_K"].round(1),
-             "held-out pairs": c["n_test_K"].round(1)}, index=list(res.names[source]))
+            {"estimator": c["estimator_K"].round(3),
+             "noise ceiling": c["noise_ceiling_K"].round(3),
+             "train pairs": c["n_train_K"].round(1), "held-out pairs": c["n_test_K"].round(1)},
+            index=list(res.names[source]))
     return pd.concat(frames, axis=1)
 
 
-@page_style
-def figure_c_sweep(table):
-    """Mean diagonal and mean |off-diagonal| against C, per model and set, with the null."""
-    import matplotlib.pyplot as plt
-
-    rig = table[table["mode"] == "rigorous"]
-    groups = list(rig.groupby(["model", "set"], sort=False))
-    ncols = min(2, len(groups))
-    nrows = -(-len(groups) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(PAGE_WIDTH, 3.6 * nrows + 1.3),
-                             sharey=True, squeeze=False)
-    for ax, ((model, source), g) in zip(axes.flat, groups):
-        ceiling = table[(table["model"] == model) & (table["set"] == source)
-                        & table["kind"].str.startswith("ceiling")]["diag"]
-        if len(ceiling):
-            ax.axhline(float(ceiling.iloc[0]), color="C3", lw=1, ls="--",
-                       label="ceiling: split-half reliability")
-        for kind, style in (("probe", "-o"), ("permuted-label null", ":x")):
-            part = g[g["kind"] == kind].sort_values("C")
-            for metric, colour in (("diag", "C3"), ("offdiag_abs", "C0")):
-                if kind != "probe" and metric == "offdiag_abs":
-                    continue
-                ax.errorbar(part["C"], part[metric], yerr=part[f"{metric} sd"], fmt=style,
-                            color=colour, label=f"{kind}: {metric}", capsize=2)
-        ax.set_xscale("log")
-        ax.set_xlabel("C (inverse L2 strength)")
-        ax.set_title(f"{model} · {source}")
-        ax.set_ylim(-0.2, 1.05)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("cosine")
-    for ax in list(axes.flat)[len(groups):]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    labels = [lab.replace("diag", "mean diagonal").replace("offdiag_abs", "mean |off-diagonal|")
-              for lab in labels]
-    fig.tight_layout(rect=(0, 1.3 / (3.6 * nrows + 1.3), 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=2)
-    return fig
-
-
 def table_closing(table, res: Result, cfg: Config):
-    """Paper mode, rigorous probe at min and max C, and the null at max C; plus throughput."""
+    """Paper mode; the rigorous mode's estimator, noise ceiling, probes at the smallest and
+    largest C (Euclidean and causal) and the null at the largest; plus throughput."""
     c_lo, c_hi = min(cfg.C_sweep), max(cfg.C_sweep)
-    keep = ((table["mode"] == "paper") | table["kind"].str.startswith("ceiling")
-            | ((table["kind"] == "probe") & table["C"].isin([c_lo, c_hi]))
-            | ((table["kind"] == "permuted-label null") & (table["C"] == c_hi)))
-    cols = [c for c in ("model", "set", "mode", "kind", "C", "diag", "diag sd", "offdiag_abs",
-                        "diag_is_row_max", "frobenius_gap", "heldout_accuracy", "converged")
-            if c in table]
+    kind = table["kind"].fillna("")
+    keep = ((table["mode"] == "paper") | kind.isin([ESTIMATOR, NOISE_CEILING])
+            | ((kind == "probe") & table["C"].isin([c_lo, c_hi]))
+            | (kind.isin(["probe, causal", "permuted-label null"]) & (table["C"] == c_hi)))
+    cols = [c for c in ("model", "set", "mode", "kind", "C", "diag", "offdiag_abs",
+                        "heldout_accuracy", "train pairs", "D") if c in table]
     out = table.loc[keep, cols].copy()
     out["words/s"] = out["model"].map(res.throughput).round(0)
     return out.reset_index(drop=True)
 
 
-def _diag(table, model: str, source: str, C: float | None, kind: str = "probe") -> float:
-    """The rigorous mode's mean diagonal of one matrix kind (at C, or with no C)."""
+def _diag(table, model: str, source: str, C: float | None, kind: str = "probe",
+          column: str = "diag") -> float:
+    """The rigorous mode's mean of one matrix kind (at C, or with no C)."""
     rows = table[(table["model"] == model) & (table["set"] == source)
                  & (table["mode"] == "rigorous") & (table["kind"] == kind)
                  & ((table["C"] == C) if C is not None else table["C"].isna())]
-    return float(rows["diag"].iloc[0]) if len(rows) else float("nan")
+    return float(rows[column].iloc[0]) if len(rows) else float("nan")
 
 
-GLUED_NUMBERS = ("paper_diag", "paper_off", "paper_converged", "ceiling", "same_lo", "held_lo",
-                 "held_hi", "held_hi_sd", "off_hi", "null_hi", "random", "acc_hi",
-                 "share_of_ceiling_hi", "rigorous_converged", "min_test_pairs", "min_reliability")
+def finding(v: dict[str, object]) -> str:
+    """The findings page's verdict on Figure 3, in a few words, from the headline model's
+    numbers: the paper's protocol, the held-out diagonal at the largest C against the null,
+    and against the positive control at the same C."""
+    if not np.isfinite(v["held_hi"]):
+        return "not computed (rigorous mode was not run)"
+    if v["held_hi"] <= v["null_hi"] + 0.1:
+        return ("near 1 in the paper's protocol, by construction; held out, no better than "
+                "the null")
+    if np.isfinite(v["control_held_hi"]) and v["held_hi"] < v["control_held_hi"] - 0.1:
+        return ("partly: held out, directions and probes align above the null, but less "
+                "than where the corollary holds by construction")
+    return ("holds held out: directions and probes align above the null, as strongly as "
+            "where the corollary holds by construction")
+
+
+GLUED_NUMBERS = ("paper_diag", "paper_off", "paper_converged", "estimator", "noise_ceiling",
+                 "same_lo", "held_lo", "held_hi", "held_hi_sd", "off_hi", "null_hi", "random",
+                 "acc_hi", "causal_hi", "causal_off_hi", "rigorous_converged",
+                 "min_test_pairs", "min_noise_ceiling", "train_pairs", "D",
+                 "control_estimator", "control_ceiling", "control_held_lo", "control_held_hi",
+                 "control_off_hi", "control_null_off_hi", "control_causal_hi",
+                 "named_held_hi", "named_off_hi")
+"""Every number the page quotes (NaN where a mode was not run)."""
 
 
 def glue_numbers(res: Result, cfg: Config) -> dict[str, object]:
@@ -319,7 +286,8 @@ def glue_numbers(res: Result, cfg: Config) -> dict[str, object]:
     values.update(dict.fromkeys(GLUED_NUMBERS, float("nan")))
     values.update(model=Markdown("no model"), set=Markdown("no"),
                   converged_note=Markdown("rigorous mode was not run"),
-                  every_run=Markdown("rigorous mode was not run"))
+                  every_run=Markdown("rigorous mode was not run"),
+                  finding_figure3="not computed (rigorous mode was not run)")
     if not res.paper and not res.rigorous_rows:
         return glue_values(values)
     model, source = next(iter(res.paper or res.rigorous_M))
@@ -338,7 +306,8 @@ def glue_numbers(res: Result, cfg: Config) -> dict[str, object]:
         values["paper_converged"] = float(table.loc[table["mode"] == "paper", "converged"].min())
     if (model, source) in res.rigorous_M:
         lo, hi = values["c_lo"], values["c_hi"]
-        values["ceiling"] = pick("ceiling (split-half)")
+        values["estimator"] = pick(ESTIMATOR)
+        values["noise_ceiling"] = pick(NOISE_CEILING)
         values["same_lo"] = pick("probe, same pairs", lo)
         values["held_lo"], values["held_hi"] = pick("probe", lo), pick("probe", hi)
         values["held_hi_sd"] = pick("probe", hi, "diag sd")
@@ -346,16 +315,34 @@ def glue_numbers(res: Result, cfg: Config) -> dict[str, object]:
         values["null_hi"] = pick("permuted-label null", hi)
         values["random"] = pick("random W")
         values["acc_hi"] = pick("probe", hi, "heldout_accuracy")
-        values["share_of_ceiling_hi"] = values["held_hi"] / values["ceiling"]
+        values["causal_hi"] = pick("probe, causal", hi)
+        values["causal_off_hi"] = pick("probe, causal", hi, "offdiag_abs")
+        values["train_pairs"] = pick("probe", hi, "train pairs")
+        values["D"] = pick("probe", hi, "D")
         rig = table[(table["mode"] == "rigorous") & (table["kind"] == "probe")]
         values["rigorous_converged"] = float(rig["converged"].min())
         c = res.rigorous_concepts[model, source]
-        values["min_test_pairs"], values["min_reliability"] = c["n_test_K"].min(), \
-            c["reliability_K"].min()
+        values["min_test_pairs"] = c["n_test_K"].min()
+        values["min_noise_ceiling"] = np.nanmin(c["noise_ceiling_K"])
         values["every_run"] = Markdown("; ".join(
-            f"`{m}` on the {s} pairs, {_diag(table, m, s, hi):.3f} against a ceiling of "
-            f"{_diag(table, m, s, None, 'ceiling (split-half)'):.3f}"
-            for m, s in res.rigorous_M))
+            f"`{m}` on the {s} pairs, {_diag(table, m, s, hi):.3f} (causal "
+            f"{_diag(table, m, s, hi, 'probe, causal'):.3f}) against a noise ceiling of "
+            f"{_diag(table, m, s, None, NOISE_CEILING):.3f}"
+            for m, s in res.rigorous_M if s != "planted"))
+        control, named = CONTROLS["additive"], CONTROLS["named"]
+        if (control, "planted") in res.rigorous_M:
+            values.update(
+                control_estimator=_diag(table, control, "planted", None, ESTIMATOR),
+                control_ceiling=_diag(table, control, "planted", None, NOISE_CEILING),
+                control_held_lo=_diag(table, control, "planted", lo),
+                control_held_hi=_diag(table, control, "planted", hi),
+                control_off_hi=_diag(table, control, "planted", hi, column="offdiag_abs"),
+                control_null_off_hi=_diag(table, control, "planted", hi,
+                                          "permuted-label null", "offdiag_abs"),
+                control_causal_hi=_diag(table, control, "planted", hi, "probe, causal"),
+                named_held_hi=_diag(table, named, "planted", hi),
+                named_off_hi=_diag(table, named, "planted", hi, column="offdiag_abs"))
+        values["finding_figure3"] = finding(values)
         values["converged_note"] = Markdown(
             "every rigorous-mode probe converged, at every C" if values["rigorous_converged"] == 1
             else f"only {values['rigorous_converged']:.0%} of the rigorous-mode probes converged "

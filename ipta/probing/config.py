@@ -60,6 +60,9 @@ class Config(BaseConfig):
         "authors used float32)")
     batch_size: int = param(64, "words per forward pass", low=1, limit=4096,
                             affects_results=False)
+    positive_control: bool = param(True, "run the rigorous mode on the theory chapter's model "
+                                   "too, where the corollaries' premises hold and the answer "
+                                   "is known", affects_results=False)
     throughput: bool = param(True, "measure each model's words per second of uncached extraction "
                              "for the summary table", affects_results=False)
     device_map: str | None = param(None, "spread each model with accelerate: 'auto' fills the "

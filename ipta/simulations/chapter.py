@@ -16,8 +16,10 @@ from ipta.cache import get_or_compute
 from ipta.figures import PAGE_WIDTH, glue_figure, page_style  # noqa: F401 (notebook: chapter.glue_figure)
 from ipta.notebook import glue_values, setup_for
 from ipta.simulations.config import Config
-from ipta.simulations.sweep import results_frame, run_sweep
-from ipta.stats import HELPS, Difference
+from ipta.simulations.figures import (figure_2, figure_controls, figure_layers,  # noqa: F401
+                                      figure_training_loss, figure_unseen)
+from ipta.simulations.sweep import READINGS, UNSEEN, n_layers, results_frame, run_sweep
+from ipta.stats import HELPS, Difference, directions
 
 
 setup = setup_for(Config)
@@ -98,10 +100,6 @@ def reading_summary(res: Result) -> str:
 
 
 # ----------------------------------------------------------------------- tables and figures
-SERIES = {"trained": "next-token MLP (trained)", "untrained": "same MLP, untrained",
-          "raw": "raw observed bits", "bayes_masked": "best possible (masked input, exact)"}
-
-
 def table_summary(res: Result) -> "pandas.DataFrame":
     """Mean and standard deviation over seeds of each setting's accuracies, with exact measures."""
     df = res.runs
@@ -113,103 +111,12 @@ def table_summary(res: Result) -> "pandas.DataFrame":
     return stats.join(exact).reset_index()
 
 
-def _panel(ax, df: "pandas.DataFrame", x: str, title: str) -> None:
-    """Accuracy against ``x`` (mean and one standard deviation over seeds) for every series."""
-    grouped = df.groupby(x)
-    xs = np.array(sorted(df[x].unique()))
-    for name, label in SERIES.items():
-        mean, std = grouped[name].mean().loc[xs], grouped[name].std().fillna(0).loc[xs]
-        style = "--" if name == "bayes_masked" else "-o"
-        ax.plot(xs, mean, style, label=label, color="k" if name == "bayes_masked" else None)
-        ax.fill_between(xs, mean - std, mean + std, alpha=0.2)
-    conc = grouped["posterior_concentration"].mean().loc[xs]
-    ax.set_xticks(xs, [f"{v}\n{c:.2f}" for v, c in zip(xs, conc)])
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-
-
-@page_style
-def figure_training_loss(res: Result, window: int = 50):
-    """Excess training loss (loss minus its exact floor), mean over seeds, per setting, log scale.
-
-    A moving average over ``window`` steps smooths the noise of 64-sample batches; a curve that
-    has flattened says more steps would change little.
-    """
-    import matplotlib.pyplot as plt
-
-    df, loss_ST = res.runs, res.loss_ST
-    window = max(1, min(window, loss_ST.shape[1] // 5))  # short (smoke) runs: a shorter window
-    kernel = np.ones(window) / window
-    smooth_ST = np.stack([np.convolve(l_T, kernel, mode="valid") for l_T in loss_ST])
-    excess_ST = np.maximum(smooth_ST - df.loss_floor.to_numpy()[:, None], 1e-4)
-    steps = np.arange(window, loss_ST.shape[1] + 1)
-    fig, axes = plt.subplots(2, 1, figsize=(PAGE_WIDTH, 7), sharex=True)
-    for ax, (panel, x) in zip(axes, (("left", "n_observed"), ("right", "n_latents"))):
-        sub = df[df.panel == panel]
-        symbol = "m" if x == "n_observed" else "K"
-        for value, rows in sub.groupby(x).groups.items():
-            ax.plot(steps, excess_ST[rows].mean(0), label=f"{symbol} = {value}")
-        ax.set_yscale("log")
-        ax.set_title("chain (left panel)" if panel == "left" else "ER graphs (right panel)")
-        ax.set_ylabel("loss above its floor (nats)")
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
-        ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("training step")
-    fig.tight_layout()
-    return fig
-
-
-@page_style
-def figure_2(res: Result):
-    """Figure 2, left (chain, accuracy vs m) and right (one axes per ERk, accuracy vs K).
-
-    Under each x tick: the exact posterior concentration E_x[max_c P(c|x)] of that setting.
-    """
-    import matplotlib.pyplot as plt
-
-    df = res.runs
-    graphs = sorted(df[df.panel == "right"].graph.unique())
-    nrows = -(-(1 + len(graphs)) // 2)
-    spare = (1 + len(graphs)) % 2 == 1  # an empty slot takes the legend
-    extra = 0.0 if spare else 0.9
-    fig, axes = plt.subplots(nrows, 2, figsize=(PAGE_WIDTH, 3.9 * nrows + extra), sharey=True,
-                             squeeze=False)
-    axes = axes.ravel()
-    left = df[df.panel == "left"]
-    _panel(axes[0], left, "n_observed", f"chain of {left.n_latents.iloc[0]} latents")
-    axes[0].set_xlabel("observed variables m\n(posterior concentration)")
-    for ax, g in zip(axes[1:], graphs):
-        sub = df[df.graph == g]
-        _panel(ax, sub, "n_latents", f"{g}, m = {sub.n_observed.iloc[0] // sub.n_latents.iloc[0]}K")
-        ax.set_xlabel("latent variables K\n(posterior concentration)")
-    for ax in axes[::2]:
-        ax.set_ylabel("probe accuracy")
-    for ax in axes[1 + len(graphs):]:
-        ax.axis("off")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.tight_layout(rect=(0, extra / (3.9 * nrows + extra), 1, 1))
-    if spare:
-        axes[-1].legend(handles, labels, loc="center")
-    else:
-        fig.legend(handles, labels, loc="lower center", ncol=2)
-    return fig
-
-
 # ----------------------------------------------------------------------- the controls
-READINGS = {"pooled": ("trained", "untrained"),
-            "per position": ("trained_per_position", "untrained_per_position")}
-"""The two probe readings of the MLP output: (trained column, untrained column) of ``runs``."""
-
-
-def seed_gain(res: Result, panel: str, trained: str, untrained: str) -> Difference:
-    """Trained minus untrained accuracy, averaged over a panel's settings within each seed,
-    then compared across seeds."""
+def run_gain(res: Result, panel: str, trained: str, untrained: str) -> Difference:
+    """Trained minus untrained accuracy over a panel's runs: every run is its own random problem
+    and initialisation, trained and untrained from the same start, so each run pairs the two."""
     runs = res.runs[res.runs.panel == panel]
-    return Difference.of((runs[trained] - runs[untrained]).groupby(runs.seed).mean().to_numpy())
-
-
-def n_layers(res: Result) -> int:
-    return sum(c.startswith("trained_layer") for c in res.runs.columns)
+    return Difference.of((runs[trained] - runs[untrained]).to_numpy())
 
 
 def table_controls(res: Result) -> "pandas.DataFrame":
@@ -221,11 +128,22 @@ def table_controls(res: Result) -> "pandas.DataFrame":
     return _seed_table(res, cols)
 
 
+def table_unseen(res: Result) -> "pandas.DataFrame":
+    """Per panel and size: trained and untrained accuracy on latent configurations held out of
+    the probes' fit, pooled and per masked position, and the raw bits', as mean ± sd over
+    seeds."""
+    return _seed_table(res, {"pooled, trained": "trained_unseen",
+                             "pooled, untrained": "untrained_unseen",
+                             "per position, trained": "trained_per_position_unseen",
+                             "per position, untrained": "untrained_per_position_unseen",
+                             "raw bits": "raw_unseen"})
+
+
 def table_layers(res: Result) -> "pandas.DataFrame":
     """Per panel and size: trained and untrained accuracy of the pooled probe after each block,
     as mean ± sd over seeds."""
     cols = {}
-    for l in range(1, n_layers(res) + 1):
+    for l in range(1, n_layers(res.runs) + 1):
         cols[f"block {l}, trained"] = f"trained_layer{l}"
         cols[f"block {l}, untrained"] = f"untrained_layer{l}"
     return _seed_table(res, cols)
@@ -247,56 +165,6 @@ def _seed_table(res: Result, cols: dict[str, str]) -> "pandas.DataFrame":
     return table.rename(columns={v: k for k, v in cols.items()})
 
 
-@page_style
-def figure_controls(res: Result):
-    """Trained (solid) and untrained (dashed) accuracy against m (chain) and K (ER graphs), for
-    the pooled probe and the per-position probes; bands: one sd over seeds."""
-    import matplotlib.pyplot as plt
-
-    runs = res.runs
-    fig, axes = plt.subplots(2, 1, figsize=(PAGE_WIDTH, 8), sharey=True)
-    for ax, (panel, x, label) in zip(axes, (("left", "n_observed", "observed variables m"),
-                                            ("right", "n_latents", "latent variables K"))):
-        sub = runs[runs.panel == panel]
-        for i, (reading, (tr, un)) in enumerate(READINGS.items()):
-            for col, style, tag in ((tr, "-o", "trained"), (un, "--s", "untrained")):
-                per_seed = sub.groupby([x, "seed"])[col].mean().groupby(level=0)
-                mean, sd = per_seed.mean(), per_seed.std().fillna(0)
-                ax.plot(mean.index, mean, style, color=f"C{i}", label=f"{reading}, {tag}")
-                ax.fill_between(mean.index, mean - sd, mean + sd, color=f"C{i}", alpha=0.15)
-        ax.set(xlabel=label, title="chain" if panel == "left" else "ER graphs (all kinds)")
-        ax.grid(alpha=0.3)
-        ax.set_ylabel("probe accuracy")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=2)
-    return fig
-
-
-@page_style
-def figure_layers(res: Result):
-    """Pooled probe accuracy after each block, trained (solid) and untrained (dashed), one line
-    per K of the ER graphs; bands: one sd over seeds."""
-    import matplotlib.pyplot as plt
-
-    runs = res.runs[res.runs.panel == "right"]
-    layers = np.arange(1, n_layers(res) + 1)
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 5.6))
-    for i, (k, sub) in enumerate(runs.groupby("n_latents")):
-        for tag, style in (("trained", "-o"), ("untrained", "--s")):
-            per_seed = sub.groupby("seed")[[f"{tag}_layer{l}" for l in layers]].mean()
-            mean, sd = per_seed.mean().to_numpy(), per_seed.std().fillna(0).to_numpy()
-            ax.plot(layers, mean, style, color=f"C{i}", label=f"K = {k}, {tag}")
-            ax.fill_between(layers, mean - sd, mean + sd, color=f"C{i}", alpha=0.12)
-    ax.set(xticks=layers, xlabel="output of block (Linear-BatchNorm-ReLU)",
-           ylabel="probe accuracy, pooled", title="ER graphs")
-    ax.grid(alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0.22, 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9.5)
-    return fig
-
-
 def table_diversity(res: Result) -> "pandas.DataFrame":
     """Per setting: |Z| = 2^K, the masked-bit task's token-side rank (mean over seeds) and
     whether it reaches |Z|, the rank Theorem 3.1's diversity condition needs."""
@@ -313,21 +181,34 @@ def glue_numbers(res: Result, cfg: Config) -> dict[str, object]:
     from IPython.display import Markdown
 
     runs = res.runs
-    values: dict[str, object] = {"n_seeds": runs.seed.nunique(), "n_layers": n_layers(res)}
+    values: dict[str, object] = {"n_seeds": runs.seed.nunique(), "n_layers": n_layers(res.runs)}
+    gains = {}
     for panel in ("left", "right"):
-        for reading, (tr, un) in READINGS.items():
-            tag = f"{panel}_{reading.replace(' ', '_')}"
-            gain = seed_gain(res, panel, tr, un)
-            values[f"gain_{tag}"], values[f"gain_{tag}_se"] = gain.mean, gain.se
-            values[f"verdict_{tag}"] = Markdown(HELPS(gain))
+        for reading, (tr, un) in {**READINGS, **UNSEEN}.items():
+            tag = f"{panel}_{reading.replace(', ', '_').replace(' ', '_')}"
+            gains[tag] = run_gain(res, panel, tr, un)
             values[f"acc_{tag}"] = runs[runs.panel == panel][tr].mean()
             values[f"acc_{tag}_untrained"] = runs[runs.panel == panel][un].mean()
-        for l, name in ((1, "first"), (n_layers(res), "last")):
-            gain = seed_gain(res, panel, f"trained_layer{l}", f"untrained_layer{l}")
-            values[f"gain_{panel}_{name}"], values[f"gain_{panel}_{name}_se"] = gain.mean, gain.se
-            values[f"verdict_{panel}_{name}"] = Markdown(HELPS(gain))
-    pooled_hurts = seed_gain(res, "right", *READINGS["pooled"]).direction() == -1
-    position_holds = seed_gain(res, "right", *READINGS["per position"]).direction() != -1
+        for l, name in ((1, "first"), (n_layers(res.runs), "last")):
+            gains[f"{panel}_{name}"] = run_gain(res, panel, f"trained_layer{l}",
+                                                f"untrained_layer{l}")
+    verdicts = directions(gains)  # Holm over every verdict of the page
+    for tag, gain in gains.items():
+        values[f"gain_{tag}"], values[f"gain_{tag}_se"] = gain.mean, gain.se
+        values[f"verdict_{tag}"] = Markdown(HELPS(verdicts[tag]))
+    values["n_runs_right"] = gains["right_pooled"].n
+    for panel in ("left", "right"):
+        values[f"acc_{panel}_raw_unseen"] = runs[runs.panel == panel]["raw_unseen"].mean()
+    values["n_verdicts"] = len(gains)
+    unseen_verdict = verdicts["right_per_position_unseen"]
+    values["finding_figure2"] = {
+        1: "holds: training makes the latents readable on configurations no probe saw",
+        0: "not supported at this scale: trained and untrained networks read unseen "
+           "configurations alike",
+        -1: "contradicted here: the untrained network reads unseen configurations better",
+        None: "undecided: too few runs"}[unseen_verdict]
+    pooled_hurts = verdicts["right_pooled"] == -1
+    position_holds = verdicts["right_per_position"] != -1
     values["pooling_verdict"] = Markdown(
         "a property of the pooled probe, not of what training learned: read per masked "
         "position, the trained network is at least as readable as the untrained one"
@@ -336,7 +217,7 @@ def glue_numbers(res: Result, cfg: Config) -> dict[str, object]:
         if pooled_hurts else "absent: the pooled probe does not show training hurting")
     right = runs[runs.panel == "right"]
     values["per_position_minus_pooled"] = (right.trained_per_position - right.trained).mean()
-    best = max(range(1, n_layers(res) + 1), key=lambda l: right[f"trained_layer{l}"].mean())
+    best = max(range(1, n_layers(res.runs) + 1), key=lambda l: right[f"trained_layer{l}"].mean())
     values["best_layer"], values["best_layer_acc"] = best, right[f"trained_layer{best}"].mean()
     diversity = table_diversity(res)
     values["n_settings"] = len(diversity)

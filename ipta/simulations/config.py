@@ -44,6 +44,9 @@ class Config(BaseConfig):
                          limit=1_000_000)
     positions_probed: int = param(4, "masked positions probed one by one in each run (evenly "
                                   "spaced; every position if m is smaller)", low=1, high=64)
+    unseen_share: float = param(0.25, "share of latent configurations held out of every "
+                                "probe's fit and scored on (the readout that can fail)",
+                                low=0.05, high=0.5)
     probe_c: float = param(1.0, "inverse L2 strength C of the probes (scikit-learn default)", low=1e-6,
                            high=1e6)
     table_low: float = param(0.2, "lower end of the Bernoulli parameters' uniform law", low=0.0, high=1.0)

@@ -41,6 +41,36 @@ def probe_accuracy(fit_NF: np.ndarray, fit_NK: np.ndarray, score_NF: np.ndarray,
     return acc_K
 
 
+def unseen_split(config_N: np.ndarray, configs_CK: np.ndarray, share: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    """A mask of the samples whose latent configuration is held out: ``share`` of the
+    configurations (at least one), drawn at random among those that keep both values of every
+    latent on each side, so a probe must generalise to combinations it never saw."""
+    n_configs = len(configs_CK)
+    n_held = max(1, round(share * n_configs))
+    for _ in range(200):
+        held_C = np.zeros(n_configs, bool)
+        held_C[rng.choice(n_configs, n_held, replace=False)] = True
+        if all(len(np.unique(configs_CK[side, k])) == 2 for side in (held_C, ~held_C)
+               for k in range(configs_CK.shape[1])):
+            break
+    return held_C[config_N]
+
+
+def unseen_accuracy(f_NF: np.ndarray, latents_NK: np.ndarray, held_N: np.ndarray,
+                    c: float) -> np.ndarray:
+    """``acc_K`` of probes fitted on the samples of seen configurations and scored on those of
+    held-out ones (NaN for a latent constant on either side). A representation that only
+    separates the finite set of configurations it was fitted on fails here; one that encodes
+    each latent linearly does not."""
+    acc_K = np.full(latents_NK.shape[1], np.nan)
+    for k in range(latents_NK.shape[1]):
+        if len(np.unique(latents_NK[~held_N, k])) == 2 and held_N.any():
+            acc_K[k] = probe_accuracy(f_NF[~held_N], latents_NK[~held_N][:, [k]],
+                                      f_NF[held_N], latents_NK[held_N][:, [k]], c)[0]
+    return acc_K
+
+
 def probed_positions(n_observed: int, n_probed: int) -> np.ndarray:
     """The masked positions probed one by one: ``n_probed`` evenly spaced (all if m is fewer)."""
     return np.unique(np.linspace(0, n_observed - 1, min(n_probed, n_observed)).round()).astype(int)
@@ -66,6 +96,9 @@ def evaluate_runs(problems: list[Problem], datas: list[dict], trained: dict, cfg
     ``acc_layer_{trained,untrained}_SLK`` on every block's output, pooled; per masked position:
     ``acc_pos_{trained,untrained}_SPK`` on the MLP output with position
     ``positions_SP`` masked in every sample (fitted and scored on the same samples as pooled).
+    Every ``acc_*`` has an ``unseen_*`` twin: probes fitted on samples of some latent
+    configurations and scored on samples of configurations held out of fitting
+    (:func:`unseen_accuracy`), a readout that can fail.
     """
     import torch
     from ipta.progress import bar
@@ -82,7 +115,11 @@ def evaluate_runs(problems: list[Problem], datas: list[dict], trained: dict, cfg
         out[f"acc_{tag}_SK"] = np.full((n_runs, k_max), np.nan)
         out[f"acc_layer_{tag}_SLK"] = np.full((n_runs, n_layers, k_max), np.nan)
         out[f"acc_pos_{tag}_SPK"] = np.full((n_runs, n_pos, k_max), np.nan)
+        out[f"unseen_{tag}_SK"] = np.full((n_runs, k_max), np.nan)
+        out[f"unseen_layer_{tag}_SLK"] = np.full((n_runs, n_layers, k_max), np.nan)
+        out[f"unseen_pos_{tag}_SPK"] = np.full((n_runs, n_pos, k_max), np.nan)
     out["acc_raw_SK"] = np.full((n_runs, k_max), np.nan)
+    out["unseen_raw_SK"] = np.full((n_runs, k_max), np.nan)
     n_pad = trained["init"]["emb"].shape[1] // 3
     code, valid = stacked_tables(problems, n_pad, torch.device("cpu"))
     config = torch.from_numpy(np.stack([d["eval_config_N"] for d in datas]))
@@ -100,16 +137,27 @@ def evaluate_runs(problems: list[Problem], datas: list[dict], trained: dict, cfg
 
     for i in bar(range(n_runs), desc="probing", disable=not progress):
         p = problems[i]
-        latents_NK, k = p.configs_CK[datas[i]["eval_config_N"]], p.setting.n_latents
-        out["acc_raw_SK"][i, :k] = accuracy(p.obs.observe(datas[i]["eval_config_N"])
-                                            .astype(np.float64), latents_NK)
+        config_N = datas[i]["eval_config_N"]
+        latents_NK, k = p.configs_CK[config_N], p.setting.n_latents
+        held_N = unseen_split(config_N, p.configs_CK, cfg.unseen_share,
+                              np.random.default_rng(p.setting.stream(3)))
+
+        def unseen(f_NF: np.ndarray) -> np.ndarray:
+            return unseen_accuracy(f_NF, latents_NK, held_N, cfg.probe_c)
+
+        raw_NF = p.obs.observe(config_N).astype(np.float64)
+        out["acc_raw_SK"][i, :k] = accuracy(raw_NF, latents_NK)
+        out["unseen_raw_SK"][i, :k] = unseen(raw_NF)
         for tag in ("trained", "untrained"):
             for l in range(n_layers):
                 out[f"acc_layer_{tag}_SLK"][i, l, :k] = accuracy(pooled[tag][l][i], latents_NK)
+                out[f"unseen_layer_{tag}_SLK"][i, l, :k] = unseen(pooled[tag][l][i])
             out[f"acc_{tag}_SK"][i] = out[f"acc_layer_{tag}_SLK"][i, -1]
+            out[f"unseen_{tag}_SK"][i] = out[f"unseen_layer_{tag}_SLK"][i, -1]
             for j in range(len(positions[i])):
-                out[f"acc_pos_{tag}_SPK"][i, j, :k] = accuracy(by_position[j][tag][-1][i],
-                                                               latents_NK)
+                final = by_position[j][tag][-1][i]
+                out[f"acc_pos_{tag}_SPK"][i, j, :k] = accuracy(final, latents_NK)
+                out[f"unseen_pos_{tag}_SPK"][i, j, :k] = unseen(final)
     return out
 
 
@@ -167,13 +215,37 @@ def results_frame(arrays: dict[str, np.ndarray], meta: dict) -> "pandas.DataFram
     df = pd.DataFrame(meta["settings"])
     for name in ("trained", "untrained", "raw"):
         df[name] = np.nanmean(arrays[f"acc_{name}_SK"], axis=1)
+        df[f"{name}_unseen"] = np.nanmean(arrays[f"unseen_{name}_SK"], axis=1)
     for name in ("trained", "untrained"):
         df[f"{name}_per_position"] = np.nanmean(arrays[f"acc_pos_{name}_SPK"], axis=(1, 2))
+        df[f"{name}_per_position_unseen"] = np.nanmean(arrays[f"unseen_pos_{name}_SPK"],
+                                                       axis=(1, 2))
         for l in range(arrays[f"acc_layer_{name}_SLK"].shape[1]):
             df[f"{name}_layer{l + 1}"] = np.nanmean(arrays[f"acc_layer_{name}_SLK"][:, l], axis=1)
+            df[f"{name}_layer{l + 1}_unseen"] = np.nanmean(
+                arrays[f"unseen_layer_{name}_SLK"][:, l], axis=1)
     tail = max(1, arrays["loss_ST"].shape[1] // 10)
     df["final_loss"] = arrays["loss_ST"][:, -tail:].mean(axis=1)
     for name in ("identified_share", "posterior_concentration", "bayes_full", "bayes_masked",
                  "loss_floor", "diversity_rank"):
         df[name] = arrays[name + "_S"]
     return df
+
+
+SERIES = {"trained": "next-token MLP (trained)", "untrained": "same MLP, untrained",
+          "raw": "raw observed bits", "bayes_masked": "best possible (masked input, exact)"}
+
+READINGS = {"pooled": ("trained", "untrained"),
+            "per position": ("trained_per_position", "untrained_per_position")}
+"""The two probe readings of the MLP output: (trained column, untrained column) of ``runs``."""
+UNSEEN = {"pooled, unseen": ("trained_unseen", "untrained_unseen"),
+          "per position, unseen": ("trained_per_position_unseen",
+                                   "untrained_per_position_unseen")}
+"""The same readings scored on latent configurations held out of every probe's fit: a
+readout that can fail (a representation that only separates the configurations it was fitted
+on reads at chance there)."""
+
+
+def n_layers(runs: "pandas.DataFrame") -> int:
+    """How many blocks the runs' frame reads (columns ``trained_layer<l>``)."""
+    return sum(c.startswith("trained_layer") and not c.endswith("_unseen") for c in runs.columns)

@@ -16,10 +16,14 @@ import numpy as np
 
 from ipta.cache import get_or_compute
 from ipta.config import ConfigError  # noqa: F401 (notebook: chapter.ConfigError)
-from ipta.figures import PAGE_WIDTH, glue_figure, page_style  # noqa: F401 (notebook: chapter.glue_figure)
+from ipta.figures import glue_figure  # noqa: F401 (notebook: chapter.glue_figure)
 from ipta.notebook import glue_values, setup_for
+from ipta.theory.channels import grid
 from ipta.theory.checks import FEATURES, compute_sweep, mean_abs_cosine_of_random_directions
 from ipta.theory.config import Config
+from ipta.theory.figures import (FEATURE_LABELS, figure_context_residuals,  # noqa: F401
+                                 figure_cosines, figure_diversity, figure_ess, figure_kl_curve,
+                                 figure_probe_heatmaps, figure_r2, figure_token_channel)
 
 
 setup = setup_for(Config)
@@ -28,18 +32,24 @@ setup = setup_for(Config)
 
 @dataclasses.dataclass(frozen=True)
 class Result:
-    """The sweep: one row per (graph, token noise, context noise) in every array of ``arrays``."""
+    """The trained sweep (one row per graph, token noise and context noise in every array of
+    ``arrays``) and the exact optimum's grid over token noise and channel (``channels``)."""
 
     arrays: dict[str, np.ndarray]
     meta: dict[str, Any]
+    channels: tuple[dict[str, np.ndarray], dict[str, Any]] = ({}, {})
+    """:func:`ipta.theory.channels.grid`: ``(arrays, meta)``."""
 
 
 def run(cfg: Config, progress: bool = True) -> Result:
-    """All settings trained together and checked; cached on the config and the code."""
+    """All settings trained together and checked, and the exact grid; cached on the config and
+    the code."""
     arrays, meta = get_or_compute("theory_sweep", {"config": cfg},
                                   lambda: compute_sweep(cfg, progress),
                                   code=("ipta.theory.checks",))
-    return Result(arrays, meta)
+    channels = get_or_compute("theory_channels", {"config": cfg}, lambda: grid(cfg),
+                              code=("ipta.theory.channels",))
+    return Result(arrays, meta, channels)
 
 
 def describe(res: Result) -> str:
@@ -122,10 +132,6 @@ def reading_probes(res: Result) -> str:
 
 
 # ----------------------------------------------------------------------- tables and figures
-FEATURE_LABELS = {"log_posterior": "log p(z|x)", "posterior": "p(z|x)",
-                  "mode_onehot": "one-hot mode"}
-
-
 def table_r2(res: Result, key: str = "r2_white_trained", weighting: str = "p(x)"
              ) -> "pandas.DataFrame":
     """A held-out score of f ~ A u + b per (token noise, context noise), mean +- sd over graphs,
@@ -148,160 +154,6 @@ def table_r2(res: Result, key: str = "r2_white_trained", weighting: str = "p(x)"
     table["KL gap"] = table["KL gap"].map("{:.1e}".format)
     return table.rename(columns={"eps": "E[eps(x)]", "ESS": "ESS of fitted half",
                                  "KL gap": "KL to optimum"})
-
-
-@page_style
-def figure_r2(res: Result, key: str = "r2_white"):
-    """A held-out score against the expected invertibility error: rows are the two weightings,
-    columns the token noises; solid markers for the trained f, open ones for the exact
-    optimum; one point per graph. ``key``: ``r2_white`` (whitened) or ``r2`` (summed)."""
-    import matplotlib.pyplot as plt
-
-    a = res.arrays
-    noises = np.unique(a["token_noise"])[::-1]
-    weightings = res.meta["weightings"]
-    fig, axes = plt.subplots(len(weightings), len(noises), figsize=(PAGE_WIDTH, 7.8),
-                             sharex=True, sharey=True, squeeze=False)
-    label = "whitened held-out R²" if key == "r2_white" else "summed held-out R²"
-    for w, wt in enumerate(weightings):
-        for ax, t in zip(axes[w], noises):
-            sel = a["token_noise"] == t
-            for i, f in enumerate(FEATURES):
-                c = f"C{i}"
-                ax.scatter(a["eps"][sel], a[f"{key}_trained"][sel, w, i], color=c, s=18,
-                           label=f"{FEATURE_LABELS[f]} (trained)")
-                ax.scatter(a["eps"][sel], a[f"{key}_exact"][sel, w, i], facecolor="none",
-                           edgecolor=c, s=34, label=f"{FEATURE_LABELS[f]} (exact optimum)")
-            ax.set(xscale="log", title=f"{wt} weights, token noise {t:g}", ylim=(-0.5, 1.02))
-            ax.axhline(1, color="grey", lw=0.5)
-        axes[w, 0].set_ylabel(label)
-    for ax in axes[-1]:
-        ax.set_xlabel("invertibility error E[eps(x)]")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=2)
-    return fig
-
-
-@page_style
-def figure_ess(res: Result):
-    """Effective sample size of the p(x)-weighted fitted half against E[eps], with the number
-    of contexts (the uniform weighting's) and the coefficients per output for scale."""
-    import matplotlib.pyplot as plt
-
-    a = res.arrays
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4))
-    for t in np.unique(a["token_noise"])[::-1]:
-        sel = a["token_noise"] == t
-        ax.scatter(a["eps"][sel], a["ess_train"][sel], s=18, label=f"p(x), token noise {t:g}")
-    ax.axhline(a["n_train"].mean(), color="grey", ls="--", label="uniform (contexts fitted)")
-    ax.axhline(res.meta["n_configs"] + 1, color="black", ls=":",
-               label="coefficients per output (|Z| + 1)")
-    ax.set(xscale="log", yscale="log", xlabel="invertibility error E[eps(x)]",
-           ylabel="effective sample size")
-    ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-@page_style
-def figure_context_residuals(res: Result, token_noise: float | None = None):
-    """The pointwise reading: each context's residual under the best affine map (uniform
-    weights, all contexts) against its own eps(x), one panel per u, every setting of one token
-    noise (the sharpest by default), coloured by the setting's E[eps]."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
-
-    a = res.arrays
-    t = a["token_noise"].min() if token_noise is None else token_noise
-    rows = np.flatnonzero(a["token_noise"] == t)
-    fig, axes = plt.subplots(len(FEATURES), 1, figsize=(PAGE_WIDTH - 0.4, 3 * len(FEATURES)),
-                             sharex=True, sharey=True)
-    norm = LogNorm(a["eps"][rows].min(), a["eps"][rows].max())
-    for i, (ax, f) in enumerate(zip(axes, FEATURES)):
-        for r in rows:
-            points = ax.scatter(np.maximum(a["eps_X"][r], 1e-6), a["resid_FX"][r, i], s=3,
-                                alpha=0.4, c=np.full(a["eps_X"].shape[1], a["eps"][r]),
-                                cmap="viridis", norm=norm, rasterized=True)
-        ax.set(xscale="log", title=f"u = {FEATURE_LABELS[f]}", ylim=(0, None),
-               ylabel="residual / spread of f")
-    axes[-1].set_xlabel("the context's own eps(x) (below 1e-6 drawn at 1e-6)")
-    fig.colorbar(points, ax=axes, label="the setting's E[eps(x)]")
-    fig.suptitle(f"token noise {t:g}: one dot per context and setting", y=0.995)
-    return fig
-
-
-@page_style
-def figure_diversity(res: Result):
-    """Rank and condition number of the two diversity matrices along the knob."""
-    import matplotlib.pyplot as plt
-
-    arrays, n_configs = res.arrays, res.meta["n_configs"]
-    fig, (ax_r, ax_c) = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.6))
-    for name, marker in (("token", "s"), ("context", "o")):
-        ax_r.scatter(arrays["eps"], arrays[f"{name}_rank"], marker=marker, label=name)
-        ax_c.scatter(arrays["eps"], arrays[f"{name}_cond"], marker=marker, label=name)
-    ax_r.axhline(n_configs, color="grey", ls="--", label="|Z| (needed)")
-    ax_r.set(xscale="log", xlabel="invertibility error E[eps(x)]", ylabel="numerical rank")
-    ax_c.set(xscale="log", yscale="log", xlabel="invertibility error E[eps(x)]",
-             ylabel="condition number")
-    ax_r.legend()
-    fig.tight_layout()
-    return fig
-
-
-@page_style
-def figure_cosines(res: Result, settings: dict[str, np.ndarray]):
-    """Histograms of pair-difference cosines, same concept vs different concepts, for a few
-    settings (each a boolean mask over the sweep's rows)."""
-    import matplotlib.pyplot as plt
-
-    arrays = res.arrays
-    fig, axes = plt.subplots(1, len(settings), figsize=(PAGE_WIDTH, 3.6), sharey=True)
-    bins = np.linspace(-1, 1, 41)
-    for ax, (title, mask) in zip(np.atleast_1d(axes), settings.items()):
-        ax.hist(arrays["cos_cross"][mask].ravel(), bins, density=True, alpha=0.5,
-                label="different concepts")
-        ax.hist(arrays["cos_same"][mask].ravel(), bins, density=True, alpha=0.5,
-                label="same concept")
-        ax.set(title=title, xlabel="cosine between pair differences")
-    np.atleast_1d(axes)[0].set_ylabel("density")
-    np.atleast_1d(axes)[0].legend()
-    fig.tight_layout()
-    return fig
-
-
-@page_style
-def figure_probe_heatmaps(res: Result, rows: dict[str, int]):
-    """cos(concept direction a_k, probe w_j) for chosen sweep rows: both directions from the
-    theorem's fitted A and from mean pair differences (the paper's Figure 3 recipe)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    arrays = res.arrays
-    fig, axes = plt.subplots(2, len(rows), figsize=(min(PAGE_WIDTH, 3.8 * len(rows)), 7.4),
-                             squeeze=False)
-    for j, (title, r) in enumerate(rows.items()):
-        for i, (key, label) in enumerate((("probe_vs_A", "A B_k (theorem)"),
-                                          ("probe_vs_pairs", "mean pair difference"))):
-            sns.heatmap(arrays[key][r], vmin=-1, vmax=1, cmap="coolwarm", annot=True,
-                        fmt=".2f", cbar=False, ax=axes[i, j], annot_kws={"size": 10})
-            axes[i, j].set(title=f"{title}\nrows: {label}" if i == 0 else f"rows: {label}",
-                           xlabel="probe of concept j", ylabel="direction of concept k")
-    fig.tight_layout()
-    return fig
-
-
-@page_style
-def figure_kl_curve(res: Result):
-    """Mean KL(p || q) over all settings against the optimisation step."""
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(PAGE_WIDTH, 3.4))
-    plt.semilogy(res.arrays["kl_curve"])
-    plt.xlabel("training step")
-    plt.ylabel("mean KL(p ‖ q), nats")
-    return fig
 
 
 # ----------------------------------------------------------------------- numbers for the prose
@@ -396,5 +248,82 @@ def glue_numbers(res: Result, cfg: Config) -> dict[str, Any]:
     values["closer"] = Markdown(
         "the mean-pair-difference version" if values["diag_pairs"] - values["off_pairs"]
         > values["diag_A"] - values["off_A"] else "the theorem's version")
+    values.update(channel_numbers(res))
+    values.update(findings(values))
+    sharp_most = _sharp_extremes(res)[1]
+    eps_most_X = a["eps_X"][sharp_most]
+    values["eps_uniform_most"] = eps_most_X.mean()
+    values["share_unsure_most"] = (eps_most_X > 0.3).mean()
+    means = pd_mean_ess(res)
+    values["ess_table_max"], values["ess_table_min"] = max(means), min(means)
     return glue_values(values)
+
+
+def findings(v: dict[str, Any]) -> dict[str, str]:
+    """The book's findings page's verdicts on Theorem 3.1 and Corollaries 4.2 and 4.3, in a few
+    words, decided by this page's numbers (plain strings: the page pastes them)."""
+    out = {}
+    if not {"chan_r2_t0_most", "cos42_additive_sharp_most"} <= set(v):
+        return {"finding_theorem": "not computed", "finding_cor42": "not computed",
+                "finding_cor43": "not computed"}
+    sharp_exact = v["chan_r2_t0_most"] > 0.99
+    noise_breaks = v["chan_r2_t002_most"] < v["chan_r2_t002_least"] - 0.05
+    out["finding_theorem"] = (
+        "holds under a condition the paper does not state: a sharp token channel"
+        if sharp_exact and noise_breaks else "holds" if sharp_exact
+        else "not supported in the exact model")
+    out["finding_cor42"] = (
+        "holds for a token channel additive over concepts; fails, by construction, for one "
+        "that names the configuration"
+        if v["cos42_additive_sharp_most"] > 0.9 and v["cos42_named_sharp_most"] < 0.3
+        else "holds for both channels" if v["cos42_named_sharp_most"] > 0.9
+        else "not supported in the exact model")
+    aligned = min(v["diag_A"], v["diag_pairs"]) > max(v["off_A"], v["off_pairs"],
+                                                      v["chance_cos"])
+    out["finding_cor43"] = ("holds in the exact model, partly by construction of the two "
+                            "estimators" if aligned else "not clearly supported")
+    return out
+
+
+def pd_mean_ess(res: Result) -> list[float]:
+    """The p(x)-weighted fitted half's effective sample size, mean over graphs, per (token
+    noise, context noise): the numbers of the R^2 table's ESS column."""
+    a = res.arrays
+    keys = sorted(set(zip(a["token_noise"], a["context_noise"])))
+    return [float(a["ess_train"][(a["token_noise"] == t) & (a["context_noise"] == c)].mean())
+            for t, c in keys]
+
+
+CHANNEL_TAGS = {0.0: "t0", 1e-6: "t1e6", 1e-3: "t1e3", 0.02: "t002", 0.5: "t05"}
+"""Token noises of the grid the prose quotes, and their tags in glue keys."""
+
+
+def channel_numbers(res: Result) -> dict[str, float]:
+    """The exact grid's numbers for prose (named channel, uniform weights unless named): the
+    log-posterior fit at the least and the most invertible context noise per quoted token
+    noise, and Corollary 4.2's same-concept cosine for both channels at the most invertible
+    context noise, at the sharp and the noisiest token noise."""
+    a, m = res.channels
+    if not a:
+        return {}
+    uniform, lp = m["weightings"].index("uniform"), m["lp"]
+    named = a["channel"] == "named"
+    least, most = a["context_noise"].max(), a["context_noise"].min()
+    out: dict[str, float] = {"chan_least": least, "chan_most": most, "chan_sharp": m["sharp"],
+                             **{f"chan_{tag}": t for t, tag in CHANNEL_TAGS.items()}}
+    for t, tag in CHANNEL_TAGS.items():
+        for name, c in (("least", least), ("most", most)):
+            sel = named & (a["token_noise"] == t) & (a["context_noise"] == c)
+            out[f"chan_r2_{tag}_{name}"] = a["r2_white"][sel, uniform, lp].mean()
+    for channel in ("named", "additive"):
+        for t, tag in ((m["sharp"], "sharp"), (max(m["token_noise_grid"]), "noisy")):
+            sel = (a["channel"] == channel) & (a["token_noise"] == t)
+            out[f"cos42_{channel}_{tag}_most"] = a["cos_same"][sel & (a["context_noise"]
+                                                                       == most)].mean()
+            out[f"cos42_{channel}_{tag}_least"] = a["cos_same"][sel & (a["context_noise"]
+                                                                        == least)].mean()
+    sel = (a["channel"] == "additive") & (a["token_noise"] == m["sharp"])
+    out["chan_additive_r2_most"] = a["r2_white"][sel & (a["context_noise"] == most),
+                                                 uniform, lp].mean()
+    return out
 

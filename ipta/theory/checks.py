@@ -26,8 +26,9 @@ from ipta.latent.dag import all_configs
 from ipta.latent.invertibility import invertibility_error_X
 from ipta.probes import fit_concept_probe
 from ipta.theory.config import Config
-from ipta.theory.model import Enumeration, LatentModel, enumerate_model, make_model
-from ipta.theory.nexttoken import optimal_logit_ratios_XY, train_next_token
+from ipta.latent.model import (Enumeration, LatentModel, enumerate_model,
+                               exact_logit_ratios_XR, make_model)
+from ipta.theory.nexttoken import train_next_token
 
 FEATURES = ("log_posterior", "posterior", "mode_onehot")
 """The three choices of u(x) compared in the Theorem 3.1 check."""
@@ -212,7 +213,7 @@ def setting_checks(f_XD: np.ndarray, model: LatentModel, enum: Enumeration,
     both weightings: arrays indexed [weighting, feature]), effective sample sizes, per-context
     residuals, diversity ranks, Corollary 4.2 cosines and Corollary 4.3 probe-direction cosines."""
     w_X, k = enum.p_X, model.n_concepts
-    exact_XR = optimal_logit_ratios_XY(enum.pred_XY)
+    exact_XR = exact_logit_ratios_XR(enum.pred_XY)
     names = ("r2_trained", "r2_white_trained", "rel_err_trained", "r2_exact", "r2_white_exact",
              "r2_exact_insample")
     out = {name: np.zeros((len(WEIGHTINGS), len(FEATURES))) for name in names}

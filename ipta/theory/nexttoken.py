@@ -21,15 +21,6 @@ from ipta.devices import torch_threads
 from ipta.latent.dag import all_configs
 
 
-def optimal_logit_ratios_XY(pred_XY: np.ndarray, reference: int = -1) -> np.ndarray:
-    """``log p(y|x) - log p(y_0|x)`` for every y != y_0: at the optimum f(x) is an invertible
-    linear image of this vector (proof of Theorem 3.1, Eqs. 19-24), so it stands for the exact
-    optimum in any check that is invariant to invertible linear maps of f."""
-    log_XY = np.log(pred_XY)
-    ratios = log_XY - log_XY[:, [reference]]
-    return np.delete(ratios, reference % pred_XY.shape[1], axis=1)
-
-
 def _encoder(kind: str, n_settings: int, n_bits: int, width: int, gen: torch.Generator
              ) -> tuple[list[torch.Tensor], callable]:
     """Parameters and forward function of f for all S problems: a table or a 2-layer MLP."""

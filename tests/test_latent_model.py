@@ -1,4 +1,4 @@
-"""Specification of ipta.theory.model: the exact enumeration of the paper's latent variable model."""
+"""Specification of ipta.latent.model: the exact enumeration of the paper's latent variable model."""
 
 import itertools
 
@@ -12,8 +12,9 @@ from ipta.config import ConfigError
 from ipta.latent.dag import all_configs
 from ipta.latent.invertibility import invertibility_error_X
 from ipta.theory.config import Config as TheoryConfig
-from ipta.theory.model import (enumerate_model, log_context_likelihood_XZ, log_prior_Z,
-                               make_model, sample, token_likelihood_ZY)
+from ipta.latent.model import (ModelSpec, enumerate_model, exact_logit_ratios_XR,
+                               log_context_likelihood_XZ, log_prior_Z, make_model, sample,
+                               token_likelihood_ZY)
 
 SMALL = TheoryConfig(n_concepts=3, context_bits=7, n_graphs=1)
 
@@ -151,3 +152,29 @@ def test_the_paper_profile_meets_both_diversity_conditions():
 @pytest.mark.parametrize("profile", ["smoke", "classroom", "default", "paper"])
 def test_every_profile_is_valid(profile):
     assert isinstance(TheoryConfig.for_profile(profile), TheoryConfig)
+
+
+def test_the_exact_optimum_is_the_log_odds_against_the_last_token():
+    pred = np.array([[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]])
+    ratios = exact_logit_ratios_XR(pred)
+    np.testing.assert_allclose(ratios, np.log(pred[:, :2] / pred[:, [2]]))
+
+
+def test_tokens_a_noiseless_channel_never_emits_are_left_out_of_the_log_odds():
+    pred = np.array([[0.2, 0.0, 0.8], [0.6, 0.0, 0.4]])
+    np.testing.assert_allclose(exact_logit_ratios_XR(pred), np.log(pred[:, [0]] / pred[:, [2]]))
+
+
+def test_an_additive_channel_adds_one_logit_vector_per_active_concept():
+    """log p(y|z) - log p(y|z') for z, z' differing in concept k only is the same vector for
+    every such pair (up to each row's normaliser): the channel is additive over concepts."""
+    from ipta.latent.dag import all_configs
+
+    model = make_model(ModelSpec(n_concepts=3), 0, 0.1, 0.0, channel="additive")
+    log_ZY = np.log(token_likelihood_ZY(model))
+    z_ZK = all_configs(3)
+    for k in range(3):
+        diffs = [log_ZY[a] - log_ZY[a - 2**k] for a in range(8) if z_ZK[a, k] == 1]
+        centred = [d - d.mean() for d in diffs]
+        for d in centred[1:]:
+            np.testing.assert_allclose(d, centred[0], atol=1e-9)

@@ -1,4 +1,5 @@
-"""The theory chapter's generative model (section 2, Eqs. 1-3), enumerated exactly.
+"""The paper's generative model with a context and a next token (section 2, Eqs. 1-3),
+enumerated exactly: the theory chapter's model, and the probing chapter's positive control.
 
 Binary latent concepts ``z`` live on a DAG (:mod:`ipta.latent.dag`: conditional Bernoulli
 tables drawn from U[0.2, 0.8], appendix G.1).  A context ``x`` and a next token ``y``
@@ -30,7 +31,6 @@ import numpy as np
 from ipta.latent.dag import (BernoulliDAG, all_configs, config_index, log_joint_probs, make_dag,
                              sample_latents)
 from ipta.latent.observe import ObservationMap, pooled_observation_map
-from ipta.theory.config import Config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +47,9 @@ class LatentModel:
     """Distribution of the token when it ignores z, one row per configuration."""
     context_noise: float
     token_noise: float
+    additive_ZY: np.ndarray | None = None
+    """For an additive token channel: p(y|z) = softmax_y(sum_k z_k theta_ky + beta_y), which
+    replaces the naming of z (None: the token names z)."""
 
     @property
     def graph(self) -> nx.DiGraph:
@@ -62,13 +65,28 @@ class LatentModel:
         return self.context_map.code_CM
 
 
-def make_model(cfg: Config, graph_seed: int, context_noise: float, token_noise: float
-               ) -> LatentModel:
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """What a model is drawn from besides its noises (the theory chapter's Config has the same
+    fields and serves as one)."""
+
+    seed: int = 0
+    graph: str = "er"
+    n_concepts: int = 3
+    edges_per_node: float = 1.0
+    context_bits: int = 8
+    vocab_extra: int = 1
+
+
+def make_model(cfg: ModelSpec, graph_seed: int, context_noise: float, token_noise: float,
+               channel: str = "named") -> LatentModel:
     """Draw graph, CPTs, context code and token channel from ``graph_seed`` (not from the noises,
     so that one graph is compared with itself along the knob).
 
-    Reads ``cfg``'s ``seed``, ``graph``, ``n_concepts``, ``edges_per_node``, ``context_bits``
-    and ``vocab_extra``."""
+    ``channel``: the token names z ("named", the chapter's model), or is drawn from a softmax
+    whose logits add one random vector per active concept ("additive", where Corollary 4.2's
+    pair differences are parallel by construction). ``cfg``: a :class:`ModelSpec` or any object
+    with its fields (the theory chapter's Config)."""
     rng = np.random.default_rng([cfg.seed, graph_seed])
     edges = cfg.edges_per_node if cfg.graph == "er" else None
     dag = make_dag(cfg.graph, cfg.n_concepts, rng, edges_per_node=edges)
@@ -76,8 +94,17 @@ def make_model(cfg: Config, graph_seed: int, context_noise: float, token_noise: 
     context_map = pooled_observation_map(cfg.n_concepts, cfg.context_bits, rng)
     token_of_z = rng.permutation(n_z + cfg.vocab_extra)[:n_z]
     mix = rng.dirichlet(np.ones(n_z + cfg.vocab_extra), size=n_z)
+    additive = None
+    if channel == "additive":  # drawn last: the named channel's draws stay the same
+        theta_KY = 2.0 * rng.standard_normal((cfg.n_concepts, n_z + cfg.vocab_extra))
+        logits_ZY = all_configs(cfg.n_concepts) @ theta_KY + rng.standard_normal(n_z
+                                                                                + cfg.vocab_extra)
+        additive = np.exp(logits_ZY - logits_ZY.max(1, keepdims=True))
+        additive /= additive.sum(1, keepdims=True)
+    elif channel != "named":
+        raise ValueError(f"token channel {channel!r} is not 'named' or 'additive'")
     return LatentModel(dag, context_map, token_of_z, mix, float(context_noise),
-                       float(token_noise))
+                       float(token_noise), additive)
 
 
 def log_prior_Z(model: LatentModel) -> np.ndarray:
@@ -95,11 +122,14 @@ def log_context_likelihood_XZ(model: LatentModel) -> np.ndarray:
 
 
 def token_likelihood_ZY(model: LatentModel) -> np.ndarray:
-    """p(y|z) = (1 - eta) [y names z] + eta * mix_z(y)."""
-    n_z = len(model.token_of_Z)
-    named_ZY = np.zeros_like(model.mix_ZY)
-    named_ZY[np.arange(n_z), model.token_of_Z] = 1.0
-    return (1 - model.token_noise) * named_ZY + model.token_noise * model.mix_ZY
+    """p(y|z) = (1 - eta) [y names z] + eta * mix_z(y); an additive channel replaces
+    [y names z] by its softmax."""
+    if model.additive_ZY is not None:
+        base_ZY = model.additive_ZY
+    else:
+        base_ZY = np.zeros_like(model.mix_ZY)
+        base_ZY[np.arange(len(model.token_of_Z)), model.token_of_Z] = 1.0
+    return (1 - model.token_noise) * base_ZY + model.token_noise * model.mix_ZY
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,3 +171,12 @@ def sample(model: LatentModel, n: int, rng: np.random.Generator
     cum_NY = np.cumsum(token_likelihood_ZY(model)[z_N], 1)
     y_N = np.minimum((rng.random((n, 1)) > cum_NY).sum(1), cum_NY.shape[1] - 1)
     return z_N, x_N, y_N
+
+
+def exact_logit_ratios_XR(pred_XY: np.ndarray) -> np.ndarray:
+    """``log p(y|x) - log p(y_0|x)`` over the tokens that have positive probability in every
+    context (a noiseless channel never emits some tokens), y_0 the last of them: the optimum of
+    the next-token objective (Eq. 2) up to an invertible linear map (proof of Theorem 3.1)."""
+    live = (pred_XY > 0).all(0)
+    log_XY = np.log(pred_XY[:, live])
+    return log_XY[:, :-1] - log_XY[:, [-1]]
