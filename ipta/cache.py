@@ -52,10 +52,25 @@ except ImportError:  # not POSIX: no build locks
 ENV_VAR = "IPTA_CACHE_DIR"
 
 
+class CacheLocationError(ValueError):
+    """``$IPTA_CACHE_DIR`` names something that cannot be the cache (a file, say)."""
+
+
 def cache_root() -> Path:
-    """The cache directory (created on first use)."""
+    """The cache directory (created on first use; a cache that exists but cannot be written is
+    used for reading)."""
     root = Path(os.environ.get(ENV_VAR) or Path.home() / ".cache" / "ipta").expanduser().absolute()
-    root.mkdir(parents=True, exist_ok=True)
+    if root.exists() and not root.is_dir():
+        raise CacheLocationError(f"{ENV_VAR}={str(root)!r} is not a folder; point it at a "
+                                 "folder (it is created if missing) or unset it")
+    if not root.exists():
+        try:
+            root.mkdir(parents=True)
+        except FileExistsError:
+            pass  # made meanwhile by another process
+        except OSError as err:
+            raise CacheLocationError(f"{ENV_VAR}={str(root)!r} cannot be created: "
+                                     f"{err.strerror}") from None
     return root
 
 
@@ -345,11 +360,13 @@ def verify(*, full: bool = True, move: bool = False) -> list[tuple[Path, str | N
     moves the damaged ones aside (they are rebuilt when next needed)."""
     report = []
     for path in entries():
-        with entry_lock(path):
-            problem = check_entry(path, full=full) if path.exists() else None
-            if problem is not None and move:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", CacheDamaged)
+        # Checking needs no lock (a build renames its entry into place whole), so a read-only
+        # cache can be verified; moving aside takes the entry's lock.
+        problem = check_entry(path, full=full) if path.exists() else None
+        if problem is not None and move:
+            with entry_lock(path), warnings.catch_warnings():
+                warnings.simplefilter("ignore", CacheDamaged)
+                if path.exists():
                     move_aside(path, problem)
         report.append((path, problem))
     return report
@@ -371,6 +388,17 @@ def _lock_is_free(path: Path) -> bool:
         return True
 
 
+def _process_alive(suffix: str) -> bool:
+    """Whether the process whose id ends a temporary's name (``.<pid>``) is running."""
+    try:
+        os.kill(int(suffix.lstrip(".")), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def clean(*, checkpoint_days: float = 7.0) -> list[Path]:
     """Remove what no run will read: temporaries of builds that are not running (their entry's
     lock is free), entries moved aside as damaged, and SAE checkpoints untouched for
@@ -387,6 +415,10 @@ def clean(*, checkpoint_days: float = 7.0) -> list[Path]:
         newest = max((p.stat().st_mtime for p in ckpt.rglob("*")), default=ckpt.stat().st_mtime)
         if newest < cutoff and _lock_is_free(root / "sae_run" / ckpt.name):
             gone.append(ckpt)
+            continue
+        # A checkpoint being written is a temporary named after its process; one whose process
+        # is gone (killed, or its disk filled) is never renamed into place.
+        gone += [tmp for tmp in ckpt.glob(".tmp_step_*") if not _process_alive(tmp.suffix)]
     for path in gone:
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     return gone

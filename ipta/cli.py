@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ipta.cache import CacheLocationError
 from ipta.config import PROFILES, ConfigError
 
 
@@ -58,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--model", default=None, help="model name for cfg.json (default: the "
                         "one the run was trained on, when indexed)")
     export.add_argument("--layer", type=int, default=None, help="hidden_states index it read")
+    export.add_argument("--layout", choices=("unit", "raw"), default="unit",
+                        help="unit: decoder rows of norm 1, the norm folded into the encoder "
+                             "(SAEBench, Neuronpedia); raw: our decoder as trained, codes "
+                             "equal to ours")
     long = sub.add_parser("sae-long", help="train the SAE chapter's long setting and write the "
                           "summary its page draws (about half an hour on 2 CPU cores)")
     long.add_argument("--out", type=Path, default=None,
@@ -199,10 +207,41 @@ def _print_params(chapters: list[str], profile: str) -> None:
             print(f"  {name} = {values[name]!r}  [{allowed}]\n      {doc}")
 
 
+def _os_error_line(err: OSError) -> str:
+    """What happened, and to which path, in words: 'No space left on device: /cache/...'."""
+    what = err.strerror or type(err).__name__
+    where = err.filename or ""
+    return f"{what}: {where}" if where else what
+
+
+def _traceback_log() -> Path:
+    """Write the current exception's traceback to a log file in the temporary folder and return
+    its path (the one-line message names it)."""
+    import tempfile
+    import traceback
+
+    fd, name = tempfile.mkstemp(prefix="ipta-error-", suffix=".log")
+    with os.fdopen(fd, "w") as fh:
+        traceback.print_exc(file=fh)
+    return Path(name)
+
+
 def main(argv: list[str] | None = None) -> int:
     from ipta import runner
 
     args = _parser().parse_args(argv)
+    terminated = False
+
+    def on_stop(signum, frame):  # Ctrl-C or SIGTERM: temporaries go, one line is printed
+        nonlocal terminated
+        terminated = signum == signal.SIGTERM
+        # The process is ending: the notebook client's own reports on the kernel it now stops
+        # (a kernel "died", a task's exception "never retrieved") would bury our one line.
+        logging.disable(logging.CRITICAL)
+        raise KeyboardInterrupt
+
+    previous = ({sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+                if threading.current_thread() is threading.main_thread() else {})
     try:
         if args.command == "cache":
             return _cache_command(args)
@@ -214,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export-sae":
             from ipta.sae.export import export_saelens
 
-            out = export_saelens(args.run, args.out, model_name=args.model, layer=args.layer)
+            out = export_saelens(args.run, args.out, model_name=args.model, layer=args.layer,
+                                 layout=args.layout)
             print(f"[ipta] SAELens layout written to {out}")
             return 0
         if args.command == "sae-long":
@@ -232,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in stale:
                 print(f"{'out of date' if args.check else 'rewrote'}: {path}")
             if not args.check:
-                print(f"[ipta] notebooks/*.ipynb written; run one with papermill, e.g. "
+                print("[ipta] notebooks/*.ipynb written; run one with papermill, e.g. "
                       "papermill notebooks/02_simulations.ipynb out.ipynb -p profile smoke")
             return 1 if args.check and stale else 0
         if args.command == "book":
@@ -253,13 +293,20 @@ def main(argv: list[str] | None = None) -> int:
             params["allow_huge"] = "true"
         runner.run_chapters(chapters, root, args.profile, params)
         return 0
-    except (ConfigError, runner.RunError, FileNotFoundError) as err:
+    except (ConfigError, CacheLocationError, runner.RunError, FileNotFoundError) as err:
         print(f"ipta: error: {err}", file=sys.stderr)
-        return 2 if isinstance(err, ConfigError) else 1
+        return 2 if isinstance(err, (ConfigError, CacheLocationError)) else 1
     except KeyboardInterrupt:
         print("ipta: interrupted; nothing half-done was published (finished cache entries and "
               "SAE checkpoints are kept, and the next run resumes from them)", file=sys.stderr)
-        return 130
+        return 143 if terminated else 130
+    except OSError as err:  # a full disk, a permission, a read-only file system
+        print(f"ipta: error: {_os_error_line(err)}; nothing half-done was published (the full "
+              f"traceback is in {_traceback_log()})", file=sys.stderr)
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

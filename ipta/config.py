@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -37,7 +38,7 @@ SEED_HIGH = 2**31 - 1
 
 def param(default: Any, doc: str, *, choices: Sequence[Any] | None = None,
           low: float | None = None, high: float | None = None, limit: float | None = None,
-          empty_ok: bool = False, path: bool = False, check: Any = None,
+          empty_ok: bool = False, path: bool | str = False, check: Any = None,
           affects_results: bool = True) -> Any:
     """Declare a config field with its docstring and the values it allows.
 
@@ -47,7 +48,10 @@ def param(default: Any, doc: str, *, choices: Sequence[Any] | None = None,
     the config sets ``allow_huge`` (``ipta run --allow-huge``). A tuple must hold at least one
     value unless ``empty_ok``; a string must not be empty. ``path=True`` marks a folder path,
     made absolute against the working directory where the config is built (the user's, for
-    ``ipta run``; not the notebook kernel's). ``check(value)`` returns ``None`` or what is
+    ``ipta run``; not the notebook kernel's). ``path="or_name"`` marks a value (or each of a
+    tuple) that is a folder or a name (a model: short name, hub id or local folder): made
+    absolute when it is written as a path (``.``, ``/`` or ``~`` first) or names an existing
+    folder with a ``/`` in it, left as it is otherwise. ``check(value)`` returns ``None`` or what is
     wrong with a value (run after the other checks). ``affects_results=False`` declares that
     the field cannot change a cached result (where to compute, how often to checkpoint, a path
     whose files' checksums are keyed instead): it is left out of :meth:`Config.cache_spec`.
@@ -57,6 +61,17 @@ def param(default: Any, doc: str, *, choices: Sequence[Any] | None = None,
             "low": low, "high": high, "limit": limit, "empty_ok": empty_ok, "path": path,
             "check": check, "affects_results": affects_results}
     return dataclasses.field(default=default, metadata=meta)
+
+
+def _local_absolute(value: Any) -> Any:
+    """``value`` made absolute if it is written as a path or names an existing folder with a
+    ``/`` in it (as Hugging Face's loaders read ``org/name``: the folder first)."""
+    if not isinstance(value, str):
+        return value
+    written_as_path = value.startswith((".", "/", "~"))
+    if written_as_path or ("/" in value and Path(value).is_dir()):
+        return os.path.abspath(os.path.expanduser(value))  # normalised: no "work/../"
+    return value
 
 
 def _fmt_allowed(f: dataclasses.Field, typ: Any) -> str:
@@ -181,7 +196,10 @@ class Config:
         for f in dataclasses.fields(self):
             typ = hints[f.name]
             value = _coerce(f.name, getattr(self, f.name), typ)
-            if f.metadata.get("path") and value is not None:
+            if f.metadata.get("path") == "or_name":
+                value = (tuple(_local_absolute(v) for v in value) if isinstance(value, tuple)
+                         else _local_absolute(value))
+            elif f.metadata.get("path") and value is not None:
                 value = str(Path(value).expanduser().absolute())
             object.__setattr__(self, f.name, value)
             self._check(f, typ, value)

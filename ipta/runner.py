@@ -78,6 +78,8 @@ def drop_progress_output(nb: Any) -> Any:
         nb.metadata.pop("widgets", None)  # the state of bars no longer shown
     return nb
 FAILED_DIR = Path("_build") / "failed"
+LOG_DIR = Path("_build") / "logs"
+"""Where each chapter's kernel writes its own messages (``<chapter>.kernel.log``)."""
 
 PATH_VARIABLES = ("IPTA_CACHE_DIR", "IPTA_WORD_PAIRS_DIR")
 """Environment variables naming folders: made absolute against the directory ``ipta`` was run
@@ -194,23 +196,30 @@ def kernel_environment():
                 os.environ[k] = v
 
 
-def _kernel_manager() -> dict[str, Any]:
-    """Papermill's ``kernel_manager_class`` where IPC sockets exist (POSIX), else nothing."""
-    return {"kernel_manager_class": _ipc_kernel_manager()} if os.name == "posix" else {}
-
-
-def _ipc_kernel_manager() -> type:
-    """A kernel manager talking to its kernel over local IPC sockets instead of TCP (the
-    kernel then has no unencrypted TCP port, and prints no warning about one)."""
+def _kernel_manager(log: Path) -> dict[str, Any]:
+    """Papermill's ``kernel_manager_class``: the kernel's own stdout and stderr (its logging,
+    and on an interrupt the tracebacks of sockets closed under it) go to ``log``, not to the
+    terminal; on POSIX it talks to its kernel over local IPC sockets instead of TCP (no
+    unencrypted TCP port, and no warning about one)."""
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
-    class IPCKernelManager(AsyncKernelManager):
+    class LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "ab") as handle:  # the child keeps its own copy of the descriptor
+                kw.update(stdout=handle, stderr=handle)
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    if os.name != "posix":
+        return {"kernel_manager_class": LoggedKernelManager}
+
+    class IPCKernelManager(LoggedKernelManager):
         @default("transport")
         def _default_transport(self) -> str:
             return "ipc"
 
-    return IPCKernelManager
+    return {"kernel_manager_class": IPCKernelManager}
 
 
 def _remove_stale_running(out_dir: Path) -> None:
@@ -268,13 +277,15 @@ def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str,
     _remove_stale_running(out_dir)
     tmp = out_dir / f".{chapter}.{os.getpid()}.running.ipynb"  # two runs never share it
     previous = previous_durations(final, profile)
+    log = root / LOG_DIR / f"{chapter}.kernel.log"
+    log.unlink(missing_ok=True)
     start = time.perf_counter()
     try:
         with kernel_environment(), NotebookProgress(chapter, tmp, previous):
             papermill.execute_notebook(
                 nb, str(tmp), parameters={"profile": profile, **dict(params)},
                 kernel_name=kernel, language="python", cwd=str(root / "notebooks"),
-                progress_bar=False, **_kernel_manager())
+                progress_bar=False, **_kernel_manager(log))
         nbformat.write(hide_default_parameters(drop_progress_output(nbformat.read(tmp, as_version=4))), tmp)
         os.replace(tmp, final)
     except DeadKernelError as err:
@@ -282,7 +293,8 @@ def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str,
         where = f"in code cell {cell} ({first.strip()!r})" if cell else "before its first cell"
         raise RunError(f"the kernel running notebook {chapter} died {where}: often the machine "
                        "ran out of memory (try a smaller profile or fewer tokens, features or "
-                       "seeds); nothing was published") from err
+                       f"seeds); nothing was published (the kernel's own messages are in "
+                       f"{log})") from err
     except papermill.PapermillExecutionError as err:
         failed = root / FAILED_DIR / f"{chapter}.ipynb"
         failed.parent.mkdir(parents=True, exist_ok=True)

@@ -128,3 +128,26 @@ def test_a_relative_folder_is_made_absolute_where_the_config_is_built(chapter, n
     no_pairs_env.chdir(tmp_path)
     with pytest.raises(ConfigError, match=rf"{tmp_path / 'pairs'}.*does not exist"):
         config_class(chapter).for_profile("smoke", word_pairs_dir="pairs")
+
+
+@pytest.mark.parametrize("chapter,field", [("03_llm_probing", "models"), ("04_sae", "model")])
+def test_a_model_folder_is_read_from_the_users_directory_and_names_stay_names(chapter, field,
+                                                                              monkeypatch,
+                                                                              tmp_path):
+    """`-p model ../folder` means the folder beside where ipta ran, not beside notebooks/; short
+    names, hub ids and 'tiny:' specs are left alone (a hub id is not a folder here)."""
+    (tmp_path / "org" / "local").mkdir(parents=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    cls = config_class(chapter)
+    for given, expected in [("../org/local", str(tmp_path / "org" / "local")),
+                            ("./mine", str(work / "mine")),
+                            ("HuggingFaceTB/SmolLM2-135M", "HuggingFaceTB/SmolLM2-135M"),
+                            ("smollm2-135m", "smollm2-135m"), ("tiny:llama", "tiny:llama")]:
+        value = getattr(cls.for_profile("smoke", **{field: given}), field)
+        assert value == ((expected,) if field == "models" else expected)
+    monkeypatch.chdir(tmp_path)
+    value = getattr(cls.for_profile("smoke", **{field: "org/local"}), field)
+    assert value == ((str(tmp_path / "org" / "local"),) if field == "models"
+                     else str(tmp_path / "org" / "local"))

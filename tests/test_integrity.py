@@ -4,6 +4,8 @@ size and SHA-256; checking it names the first thing that differs from what was w
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ipta import integrity
 
@@ -52,7 +54,7 @@ DAMAGE = {
     "bad manifest": (lambda f: (f / integrity.MANIFEST).write_text("[1,"),
                      "its manifest.json is unreadable (JSONDecodeError)"),
     "manifest without files": (lambda f: (f / integrity.MANIFEST).write_text('{"files": [1]}'),
-                               "its manifest.json is unreadable (TypeError)"),
+                               "its manifest.json has no table of files"),
 }
 
 
@@ -102,3 +104,76 @@ def test_folder_bytes_is_the_total_size_the_manifest_lists_and_zero_without_one(
     assert integrity.folder_bytes(folder) == 1024 + 5
     (folder / integrity.MANIFEST).unlink()
     assert integrity.folder_bytes(folder) == 0
+
+
+HOSTILE = {
+    "a record that is a number": ({"files": {"a.bin": 5}}, "bad record for 'a.bin'"),
+    "a size that is text": ({"files": {"a.bin": {"size": "9", "sha256": "0" * 64}}},
+                            "no valid size"),
+    "a path out of the folder": ({"files": {"../../outside/secret.txt": {
+        "size": 5, "sha256": "0" * 64}}}, "leaves the folder"),
+    "an absolute path": ({"files": {"/etc/hostname": {"size": 5, "sha256": "0" * 64}}},
+                         "not a relative POSIX path"),
+    "a path with .. inside": ({"files": {"sub/../a.bin": {"size": 1, "sha256": "0" * 64}}},
+                 "leaves the folder"),
+    "not an object": ([1, 2, 3], "no table of files"),
+}
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_a_malformed_or_hostile_manifest_means_damaged_never_a_crash(tmp_path, kind):
+    manifest, expected = HOSTILE[kind]
+    folder = _folder(tmp_path)
+    (folder / integrity.MANIFEST).write_text(json.dumps(manifest))
+    problem = integrity.check_folder(folder)
+    assert problem is not None and expected in problem
+
+
+def test_a_deeply_nested_or_huge_manifest_is_damaged(tmp_path, monkeypatch):
+    folder = _folder(tmp_path)
+    (folder / integrity.MANIFEST).write_text("[" * 100_000 + "]" * 100_000)
+    assert "unreadable" in integrity.check_folder(folder)
+    monkeypatch.setattr(integrity, "MAX_MANIFEST_BYTES", 10)
+    integrity.write_manifest(folder)
+    assert "too large" in integrity.check_folder(folder)
+
+
+def test_a_symbolic_link_in_an_entry_is_damage_and_is_never_followed(tmp_path):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("private")
+    folder = _folder(tmp_path)
+    (folder / "link.txt").symlink_to(outside)
+    assert integrity.check_folder(folder) == "link.txt is a symbolic link"
+    (folder / "link.txt").unlink()
+    (folder / "sub" / "b.txt").unlink()
+    (folder / "sub" / "b.txt").symlink_to(outside)
+    assert "symbolic link" in integrity.check_folder(folder)
+
+
+def test_a_fifo_in_an_entry_is_damage_and_is_never_opened(tmp_path):
+    import os
+
+    folder = _folder(tmp_path)
+    (folder / "sub" / "b.txt").unlink()
+    os.mkfifo(folder / "sub" / "b.txt")  # opening it for reading would block forever
+    assert integrity.check_folder(folder) == "sub/b.txt is not a regular file"
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                    | st.text(max_size=20),
+                    lambda children: st.lists(children, max_size=4)
+                    | st.dictionaries(st.text(max_size=12), children, max_size=4),
+                    max_leaves=20))
+@settings(max_examples=300, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_whatever_json_a_manifest_holds_the_check_answers_in_one_line(tmp_path, manifest):
+    """Fuzz: any JSON value as the manifest, or as its table of files, gives ``None`` (only when
+    it lists exactly the folder's files correctly) or one line saying what is wrong."""
+    folder = tmp_path / "fuzz"
+    folder.mkdir(exist_ok=True)
+    (folder / "a.bin").write_bytes(b"abc")
+    for value in (manifest, {"files": manifest}):
+        (folder / integrity.MANIFEST).write_text(json.dumps(value))
+        problem = integrity.check_folder(folder)
+        assert problem is None or (isinstance(problem, str) and "\n" not in problem)
+        assert integrity.folder_bytes(folder) >= 0

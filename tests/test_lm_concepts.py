@@ -84,3 +84,22 @@ def test_subset_keeps_the_papers_order_and_checksum_tracks_content():
     sub = cs.subset(["male-female", "verb-3pSg"])
     assert sub.names == ("verb-3pSg", "male-female")
     assert sub.checksum() != cs.checksum()
+
+
+def test_an_oversized_file_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """A 200 MB file in place of a word-pair file is refused from its size: nothing is read."""
+    import builtins
+
+    _fake_dir(tmp_path)
+    big = tmp_path / PAPER_FILES[0][1]
+    with open(big, "wb") as handle:  # sparse: no disk used
+        handle.truncate(200 << 20)
+    real_open = builtins.open
+
+    def no_open_of_big(file, *args, **kwargs):
+        assert str(file) != str(big), "the oversized file was opened"
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", no_open_of_big)
+    with pytest.raises(ConceptDataError, match=r"209715200 bytes, more than any word-pair file"):
+        load_concept_set("paper", str(tmp_path))

@@ -175,3 +175,73 @@ def test_a_progress_bar_drawn_as_a_widget_is_dropped_and_counted():
     runner.drop_progress_output(nb)
     assert cell.outputs == [table] and "widgets" not in nb.metadata
     assert nb.metadata["ipta"]["progress_lines_dropped"] == 1
+
+
+SLEEPER = textwrap.dedent('''\
+    # %% tags=["parameters"]
+    profile = "default"
+
+    # %%
+    import os, pathlib, time
+    pathlib.Path("kernel.pid").write_text(str(os.getpid()))
+    time.sleep(120)
+    ''')
+
+DRIVER = textwrap.dedent('''\
+    import signal, sys
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if our parent ignored it
+    sys.path.insert(0, sys.argv[1])
+    from ipta import chapters, cli
+    chapters.CHAPTERS["97_sleeper"] = "sleeper_chapter"
+    sys.exit(cli.main(["--root", sys.argv[2], "run", "97_sleeper"]))
+    ''')
+
+
+@pytest.mark.parametrize("how,code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_or_sigterm_in_a_cell_ends_with_one_line_no_temporaries_and_no_kernel(
+        tmp_path, how, code):
+    """A real run stopped mid-cell, Ctrl-C (SIGINT to the terminal's process group) or SIGTERM
+    (a scheduler): one line on stderr (the kernel's tracebacks about its closed sockets go to
+    its log), the temporary notebook removed, the kernel stopped, nothing published."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    (tmp_path / "_config.yml").write_text("title: sleeper\n")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "97_sleeper.py").write_text(SLEEPER)
+    package = tmp_path / "src" / "sleeper_chapter"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "config.py").write_text("from dataclasses import dataclass\n"
+                                       "from ipta.config import Config as Base\n"
+                                       "@dataclass(frozen=True)\nclass Config(Base):\n    pass\n")
+    (tmp_path / "driver.py").write_text(DRIVER)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "src"),
+                             str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    pid_file = tmp_path / "notebooks" / "kernel.pid"
+    deadline = time.monotonic() + 120
+    while not pid_file.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert pid_file.exists(), proc.communicate()
+    time.sleep(0.5)
+    kernel = int(pid_file.read_text())
+    if how == "SIGINT":
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends
+    else:
+        proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert err.count("\n") == 1 and err.startswith("ipta: interrupted"), err
+    executed = tmp_path / "book" / "executed"
+    assert not list(executed.glob("*")), "a temporary or a result was left"
+    for _ in range(50):
+        try:
+            os.kill(kernel, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"the kernel {kernel} still runs")

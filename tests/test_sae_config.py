@@ -25,6 +25,7 @@ def test_the_sae_chapter_refuses_validation_rows_that_leave_less_than_a_batch():
     ({"rank": 65}, r"'rank' \(65\) exceeds min\(batch_size, n_features\)"),
     ({"eval_every": 41}, r"'eval_every' \(41\) exceeds 'steps' \(40\)"),
     ({"n_p_updates": 41}, r"'n_p_updates' \(41\) exceeds 'steps' \(40\)"),
+    ({"checkpoint_every": 10**12}, r"'checkpoint_every' \(1000000000000\) exceeds 'steps' \(40\)"),
 ])
 def test_sizes_that_cannot_train_together_are_refused_naming_both(overrides, message):
     with pytest.raises(ConfigError, match=message):

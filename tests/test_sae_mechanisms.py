@@ -98,5 +98,6 @@ def test_a_variant_defined_in_one_class_is_trained_evaluated_controlled_and_expo
     with torch.no_grad():
         ours = sae.encode(x_ND)
     assert cfg_json["architecture"] == "jumprelu" and (ours != 0).any()
-    torch.testing.assert_close(saelens_encode(cfg_json, tensors, x_ND), ours, rtol=1e-4,
+    factor = cfg_json["metadata"]["ipta_code_factor"]  # unit layout: codes are ours / s
+    torch.testing.assert_close(saelens_encode(cfg_json, tensors, x_ND), ours * factor, rtol=1e-4,
                                atol=1e-4)

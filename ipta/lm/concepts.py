@@ -170,6 +170,20 @@ def parse_pairs(text: str, where: str) -> list[tuple[str, str]]:
     return pairs
 
 
+MAX_PAIR_FILE_BYTES = 1 << 20
+"""The paper's largest word-pair file has 3.4 kB; anything past 1 MiB is not one of them and is
+refused before it is read."""
+
+
+def _read_small(file: Path, where: str) -> bytes:
+    size = file.stat().st_size
+    if size > MAX_PAIR_FILE_BYTES:
+        raise ConceptDataError(f"{where}: {size} bytes, more than any word-pair file of the paper "
+                               f"can hold ({MAX_PAIR_FILE_BYTES}); not read")
+    with open(file, "rb") as handle:  # the size may change between stat and read
+        return handle.read(MAX_PAIR_FILE_BYTES + 1)
+
+
 def _checked_text(data: bytes, file_name: str, expected: str, where: str) -> str:
     digest = hashlib.sha256(data).hexdigest()
     if digest != expected:
@@ -187,7 +201,7 @@ def _download_to(directory: Path, source: PinnedFiles = PAPER_SOURCE) -> None:
         url = source.url + urllib.parse.quote(file_name)
         try:
             with urllib.request.urlopen(url, timeout=30) as response:
-                (directory / file_name).write_bytes(response.read())
+                (directory / file_name).write_bytes(response.read(MAX_PAIR_FILE_BYTES + 1))
         except OSError as e:
             raise ConceptDataError(
                 f"could not download {url} ({e}); set ${ENV_VAR} or pass directory= to read the "
@@ -218,7 +232,7 @@ def load_paper_concepts(directory: str | None = None) -> ConceptSet:
         file = path / file_name
         if not file.is_file():
             raise ConceptDataError(f"{str(path)!r} lacks the file {file_name!r} of concept {name}")
-        text = _checked_text(file.read_bytes(), file_name, expected, str(file))
+        text = _checked_text(_read_small(file, str(file)), file_name, expected, str(file))
         pairs[name] = parse_pairs(text, str(file))
     return ConceptSet(CONCEPT_NAMES, pairs, f"paper ({path.name})")
 

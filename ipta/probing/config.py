@@ -23,7 +23,8 @@ class Config(BaseConfig):
 
     models: tuple[str, ...] = param(("smollm2-135m", "gemma3-270m"),
                                     "models: embedded short names, Hugging Face ids or local "
-                                    "folders ('tiny:llama' = a random tiny model, for tests)")
+                                    "folders ('tiny:llama' = a random tiny model, for tests)",
+                                    path="or_name")
     concept_sources: tuple[str, ...] = param(("embedded", "paper"),
                                              "concept sets; 'paper' is shown when a folder of its files "
                                              "is named (else skipped with a note)", choices=SOURCES)

@@ -92,7 +92,7 @@ def run_index_rows(res: Result, cfg: Config) -> list[dict[str, Any]]:
             rows.append({"runs": group, "variant": r.variant, "seed": r.seed,
                          "alpha": r.alpha if uses(r, "alpha") else None,
                          "k": r.k, "model": cfg.model, "layer": cfg.layer,
-                         "folder": str(r.directory)})
+                         "context_size": cfg.context_length, "folder": str(r.directory)})
     return rows
 
 

@@ -38,7 +38,7 @@ class Config(BaseConfig):
     """Parameters of the SAE chapter (defaults = the ``default`` profile, CPU-sized)."""
 
     model: str = param("smollm2-135m", "causal LM whose activations the SAEs learn (short name, "
-                       "HF id or folder)")
+                       "HF id or folder)", path="or_name")
     revision: str | None = param(None, "hub revision of the model")
     corpus: str = param("gensim", "'gensim' (offline Wikipedia + Lee news) or "
                         "'hf:DATASET[:CONFIG]'")
@@ -182,7 +182,7 @@ class Config(BaseConfig):
                               f"'steps' ({self.steps})")
         if self.rank > min(self.batch_size, self.n_features):
             raise ConfigError(f"parameter 'rank' ({self.rank}) exceeds min(batch_size, n_features)")
-        for name in ("sparsity_warmup_steps", "n_p_updates", "eval_every"):
+        for name in ("sparsity_warmup_steps", "n_p_updates", "eval_every", "checkpoint_every"):
             if getattr(self, name) > self.steps:
                 raise ConfigError(f"parameter {name!r} ({getattr(self, name)}) exceeds 'steps' "
                                   f"({self.steps})")

@@ -15,8 +15,10 @@ The layout, as SAELens reads it: ``encode(x) = act(pre)`` with
 
 Our SAE rescales inputs by ``input_scale`` (s) before encoding and divides reconstructions by
 it; that is folded into the weights: ``W_enc' = s W_enc``, ``W_dec' = W_dec / s`` and
-``b_dec' = b_pre / s``, so the exported SAE takes and returns the model's own units, and its
-codes equal ours. :func:`saelens_encode` / :func:`saelens_decode` restate those semantics
+``b_dec' = b_pre / s``, so the exported SAE takes and returns the model's own units. By default
+(layout ``unit``) the decoder's row norm, 1 / s, is folded into the encoder as well, so its rows
+have norm 1 and each exported code is ours divided by s (the same features active); layout
+``raw`` keeps codes equal to ours. :func:`saelens_encode` / :func:`saelens_decode` restate those semantics
 independently of our model code, for the round-trip test.
 """
 
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from ipta.config import ConfigError
 
 def sae_directory(path: str | Path) -> Path:
     """The folder holding ``cfg.json`` and ``sae.safetensors``: ``path`` itself or its ``sae/``
@@ -39,50 +43,146 @@ def sae_directory(path: str | Path) -> Path:
                             "in its sae/ folder)")
 
 
-def saelens_weights(sae) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+LAYOUTS = ("unit", "raw")
+"""``unit``: decoder rows of norm 1 (what SAEBench and Neuronpedia assume), the decoder's norm
+folded into the encoder so reconstructions are unchanged and each code is ours times one
+constant (recorded as ``ipta_code_factor``); ``raw``: our decoder as trained, rows of norm
+1 / input_scale, codes equal to ours."""
+
+SAELENS_FORMAT = "6.0.0"
+"""The SAELens cfg layout written (``metadata.sae_lens_version``): from 6.0 on, SAELens keeps
+every metadata field of a cfg that names a version; without one it rebuilds the metadata from
+top-level keys and drops the rest."""
+
+
+def saelens_weights(sae, layout: str = "unit") -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The SAELens architecture fields and the weights, normalisation folded in; the mechanism
-    says how its inference rule maps (:meth:`ipta.sae.mechanisms.Mechanism.saelens`)."""
+    says how its inference rule maps (:meth:`ipta.sae.mechanisms.Mechanism.saelens`). The
+    fields include ``ipta_code_factor``: exported codes are ours times it."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
     s = sae.input_scale.detach().double()
     tensors = {"W_enc": (sae.W_enc_DF.detach().double() * s),
                "W_dec": (sae.W_dec_FD.detach().double() / s),
                "b_enc": sae.b_enc_F.detach().double(),
                "b_dec": (sae.b_pre_D.detach().double() / s)}
     fields = sae.mechanism.saelens(tensors, s)
+    factor = 1.0
+    if layout == "unit":
+        # SAELens's fold_W_dec_norm, done here: every row has the same norm (1 / s), so a top-k
+        # selection or a global threshold is unchanged by the fold.
+        norms_F = tensors["W_dec"].norm(dim=1)
+        spread = float((norms_F.max() - norms_F.min()) / norms_F.mean())
+        if spread > 1e-4:
+            raise ValueError(f"layout 'unit' needs decoder rows of one norm (ours are kept at "
+                             f"unit norm); these differ by {spread:.1e} (relative): export "
+                             "with layout 'raw'")
+        tensors["W_dec"] = tensors["W_dec"] / norms_F[:, None]
+        tensors["W_enc"] = tensors["W_enc"] * norms_F[None, :]
+        tensors["b_enc"] = tensors["b_enc"] * norms_F
+        if "threshold" in tensors:
+            tensors["threshold"] = tensors["threshold"] * norms_F
+        factor = float(norms_F.mean())
+        if fields["architecture"] == "topk":
+            fields["rescale_acts_by_decoder_norm"] = True  # lets SAELens fold it again (a no-op)
+    fields["ipta_code_factor"] = factor
     return fields, {k: v.float().contiguous() for k, v in tensors.items()}
 
 
-def export_saelens(source: str | Path, out: str | Path, *, model_name: str | None = None,
-                   layer: int | None = None) -> Path:
-    """Write ``out/cfg.json`` and ``out/sae_weights.safetensors`` for the SAE at ``source``
-    (a saved SAE or run folder, or ``variant:seed[:alpha[:k]]`` of a run the book trained).
+def hook_names(model_name: str, layer: int) -> tuple[str, str]:
+    """``(hook_name, hf_hook_name)`` of ``hidden_states[layer]``: the TransformerLens hook (the
+    residual stream after block ``layer - 1``, or after the final norm for ``-1``) and the
+    Hugging Face module whose output it is."""
+    neox = any(key in model_name.lower() for key in ("pythia", "neox"))
+    prefix = "gpt_neox" if neox else "model"
+    if layer == -1:
+        return "ln_final.hook_normalized", f"{prefix}.{'final_layer_norm' if neox else 'norm'}"
+    if layer == 0:
+        return "hook_embed", f"{prefix}.{'embed_in' if neox else 'embed_tokens'}"
+    return f"blocks.{layer - 1}.hook_resid_post", f"{prefix}.layers.{layer - 1}"
 
-    Model and layer come from the run index when the run is one the book trained
-    (:func:`read_index`); the arguments override them."""
+
+class ExportRefused(ConfigError):
+    """``OUT`` cannot take the export (a file, or a folder holding something else): a bad
+    argument, refused before anything is written."""
+
+
+def _prepare_out(out: Path) -> None:
+    """Refuse an ``out`` that is a file or a non-empty folder, unless the folder holds exactly an
+    earlier export by ipta (which is then replaced whole)."""
+    if out.exists() and not out.is_dir():
+        raise ExportRefused(f"OUT {str(out)!r} is a file; name a folder (new or empty)")
+    if out.is_dir() and any(out.iterdir()):
+        names = {p.name for p in out.iterdir()}
+        earlier = names == {"cfg.json", "sae_weights.safetensors"}
+        if earlier:
+            try:
+                cfg = json.loads((out / "cfg.json").read_text())
+                earlier = cfg.get("metadata", {}).get("exported_by") == "ipta"
+            except (OSError, ValueError, AttributeError):
+                earlier = False
+        if not earlier:
+            raise ExportRefused(f"OUT {str(out)!r} is not empty and holds no earlier ipta "
+                                f"export (it holds {', '.join(sorted(names)[:3])}); name a new "
+                                "or empty folder")
+
+
+def export_saelens(source: str | Path, out: str | Path, *, model_name: str | None = None,
+                   layer: int | None = None, layout: str = "unit") -> Path:
+    """Write ``out/cfg.json`` and ``out/sae_weights.safetensors`` for the SAE at ``source``
+    (a saved SAE or run folder, or ``variant:seed[:alpha[:k]]`` of a run the book trained), in
+    SAELens 6's layout with its metadata (every field survives ``SAE.load_from_disk``).
+
+    Model, layer and context length come from the run index when the run is one the book
+    trained (:func:`read_index`); the arguments override them. ``out`` is written whole, in a
+    temporary folder renamed into place; an earlier export there is replaced, anything else
+    refused (:class:`ExportRefused`)."""
+    import os
+    import shutil
+    import tempfile
+
     from safetensors.torch import save_file
 
     from ipta.sae.model import load_sae
 
+    out = Path(out).absolute()
+    _prepare_out(out)
     directory = sae_directory(find_run(source) if ":" in str(source) else source)
     _refuse_if_damaged(directory)
     sae = load_sae(directory)
     known = read_index().get(directory.parent.name, {})
     model_name = model_name or known.get("model") or "unknown"
     layer = known.get("layer", -1) if layer is None else layer
-    fields, tensors = saelens_weights(sae)
-    hook = f"hidden_states[{layer}]"
+    fields, tensors = saelens_weights(sae, layout)
+    factor = fields.pop("ipta_code_factor")
+    hook, hf_hook = hook_names(model_name, layer)
     cfg = {**fields, "d_in": int(sae.config["d_model"]), "d_sae": int(tensors["b_enc"].shape[0]),
            "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": True,
            "normalize_activations": "none", "reshape_activations": "none",
-           "model_name": model_name, "hook_name": hook, "hook_layer": layer,
-           "metadata": {"model_name": model_name, "hook_name": hook, "hook_layer": layer,
-                        "hook_head_index": None, "context_size": None, "prepend_bos": True,
-                        "exported_by": "ipta",
-                        "ipta_mechanism": sae.config["mechanism"],
-                        "ipta_hparams": sae.config["hparams"]}}
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(out / "sae_weights.safetensors"))
-    (out / "cfg.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
+           "metadata": {"sae_lens_version": SAELENS_FORMAT, "model_name": model_name,
+                        "hook_name": hook, "hf_hook_name": hf_hook,
+                        "context_size": known.get("context_size"), "prepend_bos": True,
+                        "exported_by": "ipta", "ipta_mechanism": sae.config["mechanism"],
+                        "ipta_hparams": sae.config["hparams"], "ipta_layer": layer,
+                        "ipta_layout": layout, "ipta_code_factor": factor}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        save_file(tensors, str(tmp / "sae_weights.safetensors"))
+        (tmp / "cfg.json").write_text(json.dumps(cfg, indent=1, sort_keys=True))
+        for path in tmp.iterdir():  # readable by others, as exports are shared
+            path.chmod(0o644)
+        tmp.chmod(0o755)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.rename(out, old)
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -144,10 +244,15 @@ def record_runs(rows: list[dict[str, Any]]) -> Path:
     """Add the book's runs (each with a ``folder``) to the index, written atomically."""
     import os
     import time
+    import warnings
 
     from ipta.cache import named_lock
 
     path = index_path()
+    if not os.access(path.parent, os.W_OK):  # a read-only cache serves reads; names can wait
+        warnings.warn(f"the cache {path.parent} is read-only: the runs' index is not updated "
+                      "(`ipta export-sae` still takes a run folder)")
+        return path
     with named_lock(INDEX_NAME):  # two chapter runs at once must not lose each other's rows
         index, now = read_index(), time.time()
         for row in rows:
