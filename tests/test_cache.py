@@ -211,3 +211,137 @@ def test_two_processes_asking_for_one_entry_build_it_once_and_both_read_it(tmp_p
         out = pool.starmap(_build_slowly, [(tmp_path / "cache", counter)] * 2)
     assert out == ["done", "done"]
     assert counter.read_text() == "built\n"
+
+
+@pytest.fixture
+def read_only_cache(monkeypatch):
+    """The cache as on a read-only file system: every write under it fails with EROFS (root
+    ignores permission bits, so a chmod could not show this)."""
+    import builtins
+    import errno
+    import os
+    import tempfile
+
+    root = str(cache.cache_root())
+
+    def refuse(path):
+        if str(os.path.abspath(path)).startswith(root):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    real_open, real_os_open, real_mkdir = builtins.open, os.open, os.mkdir
+    real_mkdtemp, real_rename, real_replace = tempfile.mkdtemp, os.rename, os.replace
+
+    def open_(file, mode="r", *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)) and set(mode) & set("wax+"):
+            refuse(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    def os_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            refuse(path)
+        return real_os_open(path, flags, *args, **kwargs)
+
+    def mkdir(path, *args, **kwargs):
+        refuse(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    def mkdtemp(*args, dir=None, **kwargs):
+        refuse(dir or tempfile.gettempdir())
+        return real_mkdtemp(*args, dir=dir, **kwargs)
+
+    def moved(real):
+        def move(src, dst, *args, **kwargs):
+            refuse(src)
+            refuse(dst)
+            return real(src, dst, *args, **kwargs)
+        return move
+
+    def switch_on():
+        monkeypatch.setattr(builtins, "open", open_)
+        monkeypatch.setattr(os, "open", os_open)
+        monkeypatch.setattr(os, "mkdir", mkdir)
+        monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+        monkeypatch.setattr(os, "rename", moved(real_rename))
+        monkeypatch.setattr(os, "replace", moved(real_replace))
+
+    return switch_on
+
+
+def test_a_read_only_cache_serves_every_finished_result_and_verifies(read_only_cache, tmp_path):
+    calls = []
+
+    def build(tmp):
+        calls.append(1)
+        (tmp / "data.txt").write_text("x")
+
+    entry = cache.get_or_build_dir("toy_dir", {"n": 1}, build, code=CODE)
+    value = cache.get_or_compute("toy", {"n": 2}, lambda: ({"x": np.ones(3)}, {"m": 1}), code=CODE)
+    cache._SOUND.clear()  # a new process: every entry is checked again before it is read
+    read_only_cache()
+    assert cache.get_or_build_dir("toy_dir", {"n": 1}, build, code=CODE) == entry
+    np.testing.assert_array_equal(cache.get_or_compute("toy", {"n": 2}, None, code=CODE)[0]["x"],
+                                  value[0]["x"])
+    assert calls == [1]
+    assert all(problem is None for _, problem in cache.verify())
+    from ipta.sae.export import record_runs
+
+    with pytest.warns(UserWarning, match=r"cannot be written \(Read-only file system\): the "
+                                         r"runs' index is not updated"):
+        record_runs([{"variant": "topk", "seed": 0, "folder": str(tmp_path / "x")}])
+    with pytest.raises(OSError, match="Read-only"):  # what is missing cannot be built
+        cache.get_or_build_dir("toy_dir", {"n": 3}, build, code=CODE)
+
+
+def test_a_cache_variable_naming_a_file_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    from ipta.cli import main
+
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path / "afile"))
+    for command in (["cache", "verify"], ["cache", "clean"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err == (f"ipta: error: IPTA_CACHE_DIR='{tmp_path / 'afile'}' is not a folder; "
+                       "point it at a folder (it is created if missing) or unset it\n")
+
+
+def test_clean_removes_checkpoint_temporaries_of_dead_processes_only(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    ckpt = cache.cache_root() / "sae_checkpoints" / "abc"
+    ckpt.mkdir(parents=True)
+    (ckpt / "step_00000020").mkdir()
+    orphan, live = ckpt / f".tmp_step_00000040.{dead}", ckpt / f".tmp_step_00000040.{os.getpid()}"
+    orphan.mkdir()
+    live.mkdir()
+    gone = cache.clean()
+    assert orphan in gone and not orphan.exists()
+    assert live.exists() and (ckpt / "step_00000020").exists()
+
+
+@pytest.mark.parametrize("manifest", ['{"meta.json": 5}', "[" * 100_000 + "]" * 100_000,
+                                      '{"../../outside/secret.txt": {"size": 1, "sha256": "0"}}',
+                                      '{"/dev/zero": {"size": 1, "sha256": "0"}}', "\x00\xff"])
+def test_an_entry_with_a_hostile_manifest_is_moved_aside_and_rebuilt_and_verify_sees_all(
+        manifest):
+    """The manifests of the issue's report: each made every run fail (AttributeError,
+    RecursionError) or was trusted; now the entry is damaged, rebuilt, and ``verify --move``
+    checks every entry after it too."""
+    def build(tmp):
+        (tmp / "meta.json").write_text("{}")
+
+    entries = [cache.get_or_build_dir("toy_dir", {"n": n}, build, code=CODE) for n in range(3)]
+    (entries[0] / "manifest.json").write_text(manifest)
+    cache._SOUND.clear()
+    report = dict(cache.verify(move=True))
+    assert report[entries[0]] is not None and "manifest" in report[entries[0]]
+    assert report[entries[1]] is None and report[entries[2]] is None
+    assert not entries[0].exists()  # moved aside
+    (entries[1] / "manifest.json").write_text(manifest)
+    cache._SOUND.clear()
+    with pytest.warns(cache.CacheDamaged):
+        again = cache.get_or_build_dir("toy_dir", {"n": 1}, build, code=CODE)
+    assert again == entries[1] and cache.check_entry(again) is None

@@ -98,3 +98,21 @@ def test_the_cache_commands_report_and_tidy(toy_entry, capsys):
     capsys.readouterr()
     assert cli.main(["cache", "clean"]) == 0
     assert "1 item(s) removed" in capsys.readouterr().out
+
+
+def test_a_full_disk_while_publishing_is_one_line_with_the_traceback_kept(project, capsys,  # noqa: F811
+                                                                          monkeypatch):
+    import errno
+    import re
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/book/executed/x.ipynb")
+
+    monkeypatch.setattr(runner, "run_chapters", full)
+    assert cli.main(["--root", str(project), "run", "99_fixture"]) == 1
+    err = capsys.readouterr().err
+    found = re.fullmatch(r"ipta: error: No space left on device: /data/book/executed/x\.ipynb; "
+                         r"nothing half-done was published \(the full traceback is in (\S+)\)\n",
+                         err)
+    assert found, err
+    assert "Traceback" in open(found.group(1)).read()

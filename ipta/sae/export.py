@@ -242,6 +242,7 @@ def read_index() -> dict[str, dict[str, Any]]:
 
 def record_runs(rows: list[dict[str, Any]]) -> Path:
     """Add the book's runs (each with a ``folder``) to the index, written atomically."""
+    import errno
     import os
     import time
     import warnings
@@ -249,18 +250,20 @@ def record_runs(rows: list[dict[str, Any]]) -> Path:
     from ipta.cache import named_lock
 
     path = index_path()
-    if not os.access(path.parent, os.W_OK):  # a read-only cache serves reads; names can wait
-        warnings.warn(f"the cache {path.parent} is read-only: the runs' index is not updated "
-                      "(`ipta export-sae` still takes a run folder)")
-        return path
-    with named_lock(INDEX_NAME):  # two chapter runs at once must not lose each other's rows
-        index, now = read_index(), time.time()
-        for row in rows:
-            index[Path(row["folder"]).name] = {
-                **{k: v for k, v in row.items() if k != "folder"}, "recorded": now}
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
-        tmp.replace(path)
+    try:
+        with named_lock(INDEX_NAME):  # two chapter runs at once must not lose each other's rows
+            index, now = read_index(), time.time()
+            for row in rows:
+                index[Path(row["folder"]).name] = {
+                    **{k: v for k, v in row.items() if k != "folder"}, "recorded": now}
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
+            tmp.replace(path)
+    except OSError as err:  # a read-only cache serves reads; the names can wait
+        if err.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        warnings.warn(f"the cache {path.parent} cannot be written ({err.strerror}): the runs' "
+                      "index is not updated (`ipta export-sae` still takes a run folder)")
     return path
 
 
