@@ -130,9 +130,16 @@ def call_spec(func: Callable[..., Any], arguments: Mapping[str, Any], *,
     return {n: replace.get(n, arguments[n]) for n in (p.name for p in params) if n not in ignore}
 
 
+FORMAT = 1
+"""How entries are written and read (``cfg.json``, the manifest, the npz and json files of
+:func:`get_or_compute`). This module is left out of code fingerprints (it computes no result),
+so a change to that layout must bump this number, which every key holds."""
+
+
 def cache_key(kind: str, spec: Mapping[str, Any], code: Sequence[str]) -> str:
     """Hex digest naming the entry of ``kind`` for ``spec``, computed by the modules ``code``
-    (and everything they import), under this package version."""
+    (and everything they import but the storage modules), under this package version and
+    storage :data:`FORMAT`."""
     from ipta import __version__
 
     if isinstance(code, str):
@@ -140,7 +147,8 @@ def cache_key(kind: str, spec: Mapping[str, Any], code: Sequence[str]) -> str:
     if not code:
         raise ValueError("cache_key needs the modules that compute the entry (code=...)")
     text = json.dumps({"kind": kind, "spec": _canonical(spec), "version": __version__,
-                       "code": code_fingerprint(code)}, sort_keys=True, separators=(",", ":"))
+                       "format": FORMAT, "code": code_fingerprint(code)}, sort_keys=True,
+                      separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -4,7 +4,9 @@ The fingerprint follows the imports of the named modules within their top-level 
 ones inside functions too) and hashes each module's syntax tree without its docstrings, so
 editing a comment or a docstring keeps the cache while any change to code a result depends on
 rebuilds it. Config modules are left out (:func:`is_config_module`): every value of theirs that
-can change a result is in the key already.
+can change a result is in the key already. So are the storage modules (:data:`STORAGE_MODULES`),
+which key, write, check and read entries but compute none: hardening the cache must not
+retrain every SAE. How entries are stored is versioned by :data:`ipta.cache.FORMAT` instead.
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ def _source_file(module: str) -> Path | None:
     return Path(spec.origin)
 
 
+STORAGE_MODULES = frozenset({"ipta.cache", "ipta.fingerprint", "ipta.integrity"})
+"""Modules that store results without computing any: left out of code fingerprints."""
+
+
 def is_config_module(module: str) -> bool:
     """Whether ``module`` declares parameters (``ipta.config``, ``ipta.<chapter>.config``).
 
@@ -80,13 +86,14 @@ def is_config_module(module: str) -> bool:
 
 def code_closure(modules: Iterable[str]) -> dict[str, Path]:
     """Every module of the same top-level package reachable by imports from ``modules``, config
-    modules left out (:func:`is_config_module`)."""
+    and storage modules left out (:func:`is_config_module`, :data:`STORAGE_MODULES`)."""
     todo = list(modules)
     tops = {m.split(".")[0] for m in todo}
     found: dict[str, Path] = {}
     while todo:
         name = todo.pop()
-        if name in found or name.split(".")[0] not in tops or is_config_module(name):
+        if (name in found or name.split(".")[0] not in tops or is_config_module(name)
+                or name in STORAGE_MODULES):
             continue
         path = _source_file(name)
         if path is None:

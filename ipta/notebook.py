@@ -56,10 +56,13 @@ def setup(config_cls: type[Config], profile: str = "default",
 
     ``namespace`` is the notebook's ``globals()``: each of the chapter's parameters that its
     ``parameters`` cell (or papermill's injected cell) set to something other than ``None``
-    is taken, on top of ``params``."""
+    is taken, on top of ``params``. From here on the notebook shows DataFrames as page tables
+    (:mod:`ipta.tables`) and draws no progress bars."""
     from ipta.progress import silence_notebook_bars
+    from ipta.tables import use_page_tables
 
     silence_notebook_bars()
+    use_page_tables()
     values = dict(params or {})
     if namespace is not None:
         values.update(given_parameters(config_cls, namespace))

@@ -171,3 +171,33 @@ def test_each_chapter_shows_its_figures_and_math(browser, site, smoke_book, chap
     prose = browser.execute_script(PROSE)
     raw_tex = re.findall(r"\$\$|\$\\[a-zA-Z]+|\\(?:text|frac|mathbf|hat|sigma|log)\b", prose)
     assert not raw_tex, f"{chapter}: math left untypeset in the prose: {raw_tex[:5]}"
+
+
+def _toc_pages():
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    return [f"{f}.html" for f in files]
+
+
+# Every folded block opened, then each table's drawn width against its page's text column.
+TABLES_WIDER_THAN_THE_COLUMN = """
+document.querySelectorAll('main details').forEach(d => d.open = true);
+const column = document.querySelector('main article') || document.querySelector('main');
+const width = column.getBoundingClientRect().width;
+return Array.from(column.querySelectorAll('table')).map(t => {
+  const w = Math.max(t.getBoundingClientRect().width, t.scrollWidth);
+  const head = Array.from(t.querySelectorAll('th')).slice(0, 4).map(h => h.textContent.trim());
+  return [Math.round(w), Math.round(width), head.join(' | ')];
+}).filter(([w, c]) => w > c + 1);
+"""
+
+
+@pytest.mark.parametrize("page", _toc_pages())
+def test_no_table_is_wider_than_its_column_at_1400_px(browser, site, page):
+    """At 1400 px every table, folded ones opened, fits the text column: no sideways scroll."""
+    _open(browser, f"{site}/{page}")
+    assert browser.execute_script("return window.innerWidth") >= 1380
+    too_wide = browser.execute_script(TABLES_WIDER_THAN_THE_COLUMN)
+    assert not too_wide, f"{page}: tables wider than the column (width, column, header): {too_wide}"

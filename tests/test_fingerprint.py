@@ -81,3 +81,13 @@ def test_a_config_modules_doc_text_keeps_keys_and_its_defaults_change_them(fake_
     assert key() == before
     config.write_text(config.read_text().replace("param(10,", "param(20,"))
     assert key() != before
+
+
+def test_the_storage_modules_are_left_out_and_the_storage_format_is_in_every_key(monkeypatch):
+    """Hardening the cache (ipta.cache, ipta.integrity) must not retrain every SAE: those
+    modules compute no result; a change to how entries are stored bumps cache.FORMAT instead."""
+    sae = fingerprint.code_closure(["ipta.sae.runs"])
+    assert "ipta.sae.train" in sae and not fingerprint.STORAGE_MODULES & set(sae)
+    before = cache.cache_key("k", {}, ["ipta.sae.runs"])
+    monkeypatch.setattr(cache, "FORMAT", cache.FORMAT + 1)
+    assert cache.cache_key("k", {}, ["ipta.sae.runs"]) != before

@@ -17,13 +17,15 @@ import numpy as np
 from ipta.cache import get_or_compute
 from ipta.config import ConfigError  # noqa: F401 (notebook: chapter.ConfigError)
 from ipta.figures import glue_figure  # noqa: F401 (notebook: chapter.glue_figure)
+from ipta.tables import folded  # noqa: F401 (notebook: chapter.folded)
 from ipta.notebook import glue_values, setup_for
 from ipta.theory.channels import grid
 from ipta.theory.checks import FEATURES, compute_sweep, mean_abs_cosine_of_random_directions
 from ipta.theory.config import Config
 from ipta.theory.figures import (FEATURE_LABELS, figure_context_residuals,  # noqa: F401
                                  figure_cosines, figure_diversity, figure_ess, figure_kl_curve,
-                                 figure_probe_heatmaps, figure_r2, figure_token_channel)
+                                 figure_probe_heatmaps, figure_r2, figure_r2_grid,
+                                 figure_token_channel)
 
 
 setup = setup_for(Config)

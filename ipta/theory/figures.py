@@ -48,6 +48,39 @@ def figure_r2(res, key: str = "r2_white"):
 
 
 @page_style
+def figure_r2_grid(res, key: str = "r2_white_trained"):
+    """The held-out score of f ~ A u + b over the whole grid at a glance: one heatmap per
+    weighting, a row per feature u and token noise, context noise across (less noise, a more
+    invertible context, to the right); each cell the mean over graphs."""
+    import matplotlib.pyplot as plt
+
+    a = res.arrays
+    tokens = np.unique(a["token_noise"])[::-1]
+    contexts = np.unique(a["context_noise"])[::-1]
+    weightings = res.meta["weightings"]
+    rows = [(i, t) for i in range(len(FEATURES)) for t in tokens]
+    fig, axes = plt.subplots(len(weightings), 1, squeeze=False, figsize=(
+        PAGE_WIDTH, 0.9 + len(weightings) * (0.75 + 0.36 * len(rows))))
+    for w, (ax, wt) in enumerate(zip(axes[:, 0], weightings)):
+        grid = np.array([[a[key][(a["token_noise"] == t) & (a["context_noise"] == c), w, i]
+                          .mean() for c in contexts] for i, t in rows])
+        image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for (r, c), value in np.ndenumerate(grid):
+            ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=9,
+                    color="white" if value < 0.6 else "black")
+        for r in range(len(tokens), len(rows), len(tokens)):  # a line between features
+            ax.axhline(r - 0.5, color="white", lw=2)
+        ax.set_yticks(range(len(rows)), [f"{FEATURE_LABELS[FEATURES[i]]}, token noise {t:g}"
+                                         for i, t in rows], fontsize=9)
+        ax.set_xticks(range(len(contexts)), [f"{c:g}" for c in contexts])
+        ax.set_title(f"{wt} weights")
+        fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02, label="held-out R²")
+    axes[-1, 0].set_xlabel("context noise (less to the right: the context more invertible)")
+    fig.tight_layout()
+    return fig
+
+
+@page_style
 def figure_ess(res):
     """Effective sample size of the p(x)-weighted fitted half against E[eps], with the number
     of contexts (the uniform weighting's) and the coefficients per output for scale."""
