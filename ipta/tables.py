@@ -61,6 +61,13 @@ def page_table_html(df: Any, fold_rows: int = FOLD_ROWS) -> str:
             f"(click to show)</summary>{table}</details>")
 
 
+def mean_sd(mean: Any, sd: Any) -> list[str]:
+    """Columns of means and standard deviations as one column of "mean ± sd" texts (blank where
+    the mean is missing; the mean alone where the spread is)."""
+    return [cell_text(m) if cell_text(m) == "" or cell_text(s) == ""
+            else f"{cell_text(m)} ± {cell_text(s)}" for m, s in zip(mean, sd)]
+
+
 class Folded:
     """A table shown folded under ``summary`` whatever its length (for tables of exact numbers
     that a figure above already shows); the DataFrame itself is ``.frame``."""

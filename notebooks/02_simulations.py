@@ -148,11 +148,12 @@ chapter.glue_figure("sim-figure-2", chapter.figure_2(res))
 # %% [markdown]
 # ## Every setting, with its exact invertibility
 #
-# `identified_share` is the probability that the configuration is the only one with its code;
-# `bayes_masked` the exact ceiling drawn dashed above.
+# Accuracies as mean ± sd over seeds. *Identified share* is the probability that the
+# configuration is the only one with its code; *Bayes ceiling* the exact best accuracy, drawn
+# dashed above.
 
 # %%
-display(chapter.table_summary(res).round(3))
+display(chapter.table_accuracy(res))
 
 # %% [markdown]
 # ## What the networks' training adds

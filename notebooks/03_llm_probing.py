@@ -82,7 +82,6 @@ cfg = chapter.setup(profile, namespace=globals())
 # the authors did not filter and neither do we in paper mode.
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 res = chapter.run(cfg)
 print(chapter.describe(res))
@@ -170,12 +169,11 @@ chapter.glue_figure("probe-paper", chapter.figure_paper_heatmaps(res))
 # %%
 table = chapter.table_summary(res)
 numbers = chapter.glue_numbers(res, cfg)
-pd.set_option("display.max_rows", 200)
-table
+chapter.folded(chapter.table_rows(table), f"Every row of the summary ({len(table)} rows)")
 
 # %% [markdown]
-# Per concept: the mean-difference estimator's score, the held-out directions' noise ceiling
-# (the bound on its diagonal entry) and the pairs on each side, means over seeds.
+# Per concept: the mean-difference estimator's score and the held-out directions' noise
+# ceiling (the bound on its diagonal entry), means over seeds.
 
 # %%
 chapter.table_reliability(res)

@@ -182,7 +182,7 @@ print(chapter.describe(res))
 # features assigned on one half, and the assigned correlations reported on the other.
 
 # %%
-chapter.table_summary(res.main).round(3)
+chapter.table_summary(res.main)
 
 # %%
 numbers = chapter.glue_numbers(res, cfg)
@@ -350,13 +350,20 @@ chapter.glue_figure("sae-verdicts", chapter.figure_verdicts(res.verdicts))
 # SmolLM2-135M on a small offline corpus, so only the ordering of the variants can be compared.
 
 # %%
-chapter.table_2(res).round(3)
+chapter.table_2(res)
+
+# %% [markdown]
+# The controls on the same words, by the same metric: each variant untrained, random features,
+# the model's own dimensions and the supervised ceiling.
+
+# %%
+chapter.table_2_controls(res)
 
 # %% [markdown]
 # The paper's coverage values do not fit 27 concepts: 10.7 %, 7.1 %, 89.3 % and 96.4 % are
 # 3, 2, 25 and 27 out of **28**. Its table lists an "average" row among the concepts, and counting
 # that row as a 28th entry reproduces every coverage exactly; over the 27 concepts alone the
-# coverages would be the ones in our last table row.
+# coverages would be the ones in the last row of our Table 2 above.
 
 # %%
 print(chapter.reading_paper_rows())
@@ -370,7 +377,7 @@ print(chapter.reading_paper_rows())
 # set to the structured SAE's L0 on held-out tokens.
 
 # %%
-chapter.table_summary(res.main + res.matched).round(3)
+chapter.table_summary(res.main + res.matched)
 
 # %% [markdown]
 # ## Reconstruction over training (Figure 6) and at the end (Figure 4b)
@@ -438,7 +445,7 @@ chapter.glue_figure("sae-figure-7", chapter.figure_curves(
 # ```
 
 # %%
-chapter.table_summary(res.ablation).round(3)
+chapter.table_summary(res.ablation)
 
 # %% [markdown]
 # Averaged over the ablation's $\alpha>0$ and seeds, the nuclear-norm reading scores

@@ -19,6 +19,17 @@ def theory_smoke(tmp_path_factory):
         return chapter.run(cfg, progress=False)
 
 
+@pytest.fixture(scope="session")
+def probing_smoke(tmp_path_factory):
+    """The probing chapter in the smoke profile, one seed, no throughput timing: (res, cfg)."""
+    from ipta.probing import chapter
+
+    cfg = chapter.Config.for_profile("smoke", seeds=(0,), throughput=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IPTA_CACHE_DIR", str(tmp_path_factory.mktemp("probing-cache")))
+        return chapter.run(cfg, progress=False), cfg
+
+
 SIMULATIONS_SMOKE = dict(steps=20, chain_observed=(2, 6), er_graphs=("ER1",), er_latents=(4, 5),
                          seeds=(0, 1), hidden=16, embed_dim=8, n_fit=50, n_score=50)
 """Two chain sizes, one ER kind at two sizes, two seeds, 20 steps."""

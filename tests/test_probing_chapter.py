@@ -1,4 +1,7 @@
-"""Specification of ipta.probing.chapter: each model is loaded at most once per run."""
+"""Specification of ipta.probing.chapter: each model is loaded at most once per run; the page's
+tables are narrow views of the summary."""
+
+import pytest
 
 from ipta.lm import models
 from ipta.probing import chapter
@@ -46,3 +49,26 @@ def test_both_modes_are_keyed_by_every_argument_of_their_functions(tmp_path, mon
     chapter.run(cfg.replace(C_sweep=(1e-2,)), progress=False)
     assert fits == ["paper_mode", "rigorous_mode", "paper_mode", "rigorous_mode",
                     "rigorous_mode"]
+
+
+def test_the_page_tables_are_narrow_views_of_the_summary(probing_smoke):
+    """What the page shows: every summary row with mode and kind as one reading and metrics as
+    mean ± sd; the closing table's chosen rows; per concept the estimator and its ceiling."""
+    res, cfg = probing_smoke
+    table = chapter.table_summary(res)
+    rows = chapter.table_rows(table)
+    assert len(rows) == len(table) and len(rows.columns) == 8
+    assert "paper: probe" in set(rows.reading) and "permuted-label null" in set(rows.reading)
+    rigorous_probe = rows[rows.reading == "probe"]
+    # One seed: no spread to show, so each cell is the mean alone.
+    assert [float(x) for x in rigorous_probe["diagonal"]] == pytest.approx(
+        table[(table["mode"] == "rigorous") & (table["kind"] == "probe")]["diag"].tolist(),
+        abs=5e-3)
+    closing = chapter.table_closing(table, res, cfg)
+    assert list(closing.columns) == ["model", "set", "reading", "C", "diagonal",
+                                     "|off-diagonal|", "held-out accuracy", "train pairs",
+                                     "words/s"]
+    assert set(closing.C.dropna()) <= {min(cfg.C_sweep), max(cfg.C_sweep), *table.C.dropna()}
+    reliability = chapter.table_reliability(res)
+    assert {c[-1] for c in reliability.columns} == {"estimator", "noise ceiling"}
+    assert reliability.index.name == "concept"

@@ -6,12 +6,9 @@ import pytest
 from ipta.probing import chapter, figures
 
 
-@pytest.fixture(scope="module")
-def res(tmp_path_factory):
-    cfg = chapter.Config.for_profile("smoke", seeds=(0,), throughput=False)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("IPTA_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        return chapter.run(cfg, progress=False), cfg
+@pytest.fixture
+def res(probing_smoke):
+    return probing_smoke
 
 
 def test_the_heatmaps_draw_one_matrix_per_model_and_set_with_a_colour_bar(res, close_figures):

@@ -58,8 +58,10 @@ def test_the_summary_has_a_row_per_run_with_k_and_alpha_only_where_they_set_the_
                                                                          "p-annealing"]
     assert list(table.k[:2]) == [8, 8] and table.k[2:].isna().all()
     assert table.alpha[4] == 0.1 and table.alpha.drop(index=4).isna().all()
-    assert table.mean_pcc[0] == pytest.approx(np.mean([0.6, 0.4, 0.7]))
-    assert table.mean_pcc_spearman.isna().all(), "a metric the run lacks is NaN"
+    assert table["mean PCC"][0] == pytest.approx(np.mean([0.6, 0.4, 0.7]))
+    assert table["held-out PCC"].isna().all(), "a metric the run lacks is NaN (a blank cell)"
+    assert list(table.columns) == ["variant", "seed", "k", "alpha", "mean PCC", "coverage",
+                                   "held-out PCC", "val MSE", "FVU", "L0", "dead"]
 
 
 def test_the_paired_gain_pairs_each_trained_seed_with_its_own_control(res):
@@ -82,8 +84,11 @@ def test_table_2_puts_our_columns_beside_the_papers_with_its_mean_and_coverage_r
     assert list(table.index) == [*NAMES, "mean PCC", "coverage@0.5 (3 rows)"]
     assert list(table.columns) == [
         "ours top-k", "paper top-k", "paper batch-top-k", "ours p-annealing",
-        "paper p-annealing", "paper structured", "untrained top-k", "untrained p-annealing",
-        "random features, top-k"]
+        "paper p-annealing", "paper structured"]
+    controls = chapter.table_2_controls(res)
+    assert list(controls.index) == list(table.index)
+    assert list(controls.columns) == ["untrained top-k", "untrained p-annealing",
+                                      "random features, top-k"]
     np.testing.assert_allclose(table["ours top-k"][:3], [0.7, 0.3, 0.6])
     assert list(table["paper structured"][:3]) == [PAPER_TABLE2[paper_name(n)][3] for n in NAMES]
     assert table.loc["mean PCC", "paper top-k"] == PAPER_MEAN[0], "the paper's own average row"

@@ -77,3 +77,11 @@ def test_the_glued_numbers_hold_a_verdict_per_panel_and_reading(res):
     for tag in ("left_pooled", "right_per_position", "left_first", "right_last"):
         assert isinstance(values[f"gain_{tag}"], float)
         assert str(values[f"verdict_{tag}"].data) == HELPS(None)
+
+
+def test_the_accuracy_table_shows_each_accuracy_as_mean_and_sd_under_short_headers(res):
+    summary, page = chapter.table_summary(res), chapter.table_accuracy(res)
+    assert len(page) == len(summary) and len(page.columns) == 10
+    row = page[(page.panel == "left") & (page.observed == 6)].iloc[0]
+    left6 = summary[(summary.panel == "left") & (summary.n_observed == 6)].iloc[0]
+    assert row.trained == f"{left6.trained_mean:.3g} ± {left6.trained_std:.3g}"

@@ -17,6 +17,7 @@ import numpy as np
 from ipta.cache import call_spec, get_or_compute
 from ipta.figures import glue_figure  # noqa: F401 (notebook: chapter.glue_figure)
 from ipta.notebook import glue_values, setup_for
+from ipta.tables import folded, mean_sd  # noqa: F401 (notebook: chapter.folded)
 from ipta.lm.concepts import ConceptSet, load_concept_set, paper_directory_named
 from ipta.lm.models import LazyModel
 from ipta.probing.alignment import (ESTIMATOR, NOISE_CEILING, PairReps, paper_mode,
@@ -208,8 +209,9 @@ def table_summary(res: Result):
 
 
 def table_reliability(res: Result) -> "pandas.DataFrame":
-    """Per concept and (model, set): the mean-difference estimator's score cos(a_train, a_test),
-    the held-out directions' noise ceiling, and the pairs on each side (means over seeds)."""
+    """Per concept and (model, set): the mean-difference estimator's score cos(a_train, a_test)
+    and the held-out directions' noise ceiling, means over seeds (the pairs each side had are
+    in :func:`table_counts`)."""
     import pandas as pd
 
     frames = {}
@@ -217,11 +219,31 @@ def table_reliability(res: Result) -> "pandas.DataFrame":
         if source == "planted":
             continue
         frames[model, source] = pd.DataFrame(
-            {"estimator": c["estimator_K"].round(3),
-             "noise ceiling": c["noise_ceiling_K"].round(3),
-             "train pairs": c["n_train_K"].round(1), "held-out pairs": c["n_test_K"].round(1)},
+            {"estimator": c["estimator_K"].round(3), "noise ceiling": c["noise_ceiling_K"].round(3)},
             index=list(res.names[source]))
-    return pd.concat(frames, axis=1)
+    return pd.concat(frames, axis=1).rename_axis("concept")
+
+
+def _reading(table) -> list[str]:
+    """The mode and the matrix kind of each row as one label ("paper: probe", "null")."""
+    kind = table["kind"].fillna("")
+    return [f"paper: {k}" if m == "paper" else k for m, k in zip(table["mode"], kind)]
+
+
+def table_rows(table) -> "pandas.DataFrame":
+    """Every row of :func:`table_summary` as the page shows it (folded): model, set, reading, C
+    and the main metrics as mean ± sd over seeds."""
+    import pandas as pd
+
+    def column(name):
+        sd = table[f"{name} sd"] if f"{name} sd" in table else [np.nan] * len(table)
+        return mean_sd(table[name], sd) if name in table else [""] * len(table)
+
+    return pd.DataFrame({"model": table["model"], "set": table["set"],
+                         "reading": _reading(table), "C": table["C"],
+                         "diagonal": column("diag"), "|off-diagonal|": column("offdiag_abs"),
+                         "held-out accuracy": column("heldout_accuracy"),
+                         "diagonal is row max": column("diag_is_row_max")})
 
 
 def table_closing(table, res: Result, cfg: Config):
@@ -232,9 +254,12 @@ def table_closing(table, res: Result, cfg: Config):
     keep = ((table["mode"] == "paper") | kind.isin([ESTIMATOR, NOISE_CEILING])
             | ((kind == "probe") & table["C"].isin([c_lo, c_hi]))
             | (kind.isin(["probe, causal", "permuted-label null"]) & (table["C"] == c_hi)))
-    cols = [c for c in ("model", "set", "mode", "kind", "C", "diag", "offdiag_abs",
-                        "heldout_accuracy", "train pairs", "D") if c in table]
-    out = table.loc[keep, cols].copy()
+    shown = table.loc[keep]
+    out = shown[["model", "set"]].copy()
+    out["reading"] = _reading(shown)
+    for name, col in (("C", "C"), ("diagonal", "diag"), ("|off-diagonal|", "offdiag_abs"),
+                      ("held-out accuracy", "heldout_accuracy"), ("train pairs", "train pairs")):
+        out[name] = shown[col] if col in shown else np.nan
     out["words/s"] = out["model"].map(res.throughput).round(0)
     return out.reset_index(drop=True)
 

@@ -135,19 +135,22 @@ def reading_runs(res: Result) -> str:
 
 
 # ----------------------------------------------------------------------- tables and figures
-SUMMARY_METRICS = ("mean_pcc", "coverage", "mean_pcc_raw", "mean_pcc_spearman",
-                   "mean_pcc_exp_std", "mean_pcc_heldout", "val_mse", "val_fvu", "val_l0", "val_dead", "pairs_mse",
-                   "pairs_l0")
+SUMMARY_METRICS = {"mean_pcc": "mean PCC", "coverage": "coverage", "mean_pcc_heldout":
+                   "held-out PCC", "val_mse": "val MSE", "val_fvu": "FVU", "val_l0": "L0",
+                   "val_dead": "dead"}
+"""The final metrics of a run the summary shows, and their headers (the concept metric's other
+readings are in the chance and verdict tables, the L0 on the pair words in the chance table)."""
 
 
 def table_summary(runs: list[Run]):
-    """One row per run: variant, seed, k/alpha, and the final metrics (Table 2's right side)."""
+    """One row per run: variant, seed, k/alpha where they set the variant (blank elsewhere), and
+    the final metrics (Table 2's right side)."""
     import pandas as pd
 
     rows = [{"variant": label(r), "seed": r.seed,
              "k": r.k if uses(r, "k") else None,
              "alpha": r.alpha if r.kind == "trained" and uses(r, "alpha") else None,
-             **{m: r.final.get(m, np.nan) for m in SUMMARY_METRICS}}
+             **{name: r.final.get(m, np.nan) for m, name in SUMMARY_METRICS.items()}}
             for r in runs]
     return pd.DataFrame(rows)
 
@@ -370,28 +373,41 @@ def glue_planted(planted: dict[str, Any]) -> dict[str, object]:
 
 def table_2(res: Result):
     """Per-concept assigned PCC of each variant (mean over seeds) next to the paper's Table 2,
-    then the controls' columns (untrained variants, random features, model dimensions, the
-    ceiling), computed on the same words by the same metric."""
+    with the mean and coverage rows (the paper's own mean where it reports one)."""
     import pandas as pd
 
-    runs, concepts, n = res.main, res.concepts, len(res.concepts.names)
+    concepts = res.concepts
     cols = {}
     for i, v in enumerate(VARIANTS):
-        mine = [r.final["pcc_K"] for r in runs if r.variant == v]
+        mine = [r.final["pcc_K"] for r in res.main if r.variant == v]
         if mine:
             cols[f"ours {VARIANT_LABELS[v]}"] = np.mean(mine, 0)
         cols[f"paper {VARIANT_LABELS[v]}"] = [PAPER_TABLE2[paper_name(n)][i]
                                               for n in concepts.names]
-    for kind in CONTROLS:
-        for lab in dict.fromkeys(label(r) for r in res.controls if r.kind == kind):
-            cols[lab] = np.mean([r.final["pcc_K"] for r in res.controls if label(r) == lab], 0)
-    table = pd.DataFrame(cols, index=list(concepts.names))
-    table.loc["mean PCC"] = table.mean()
+    table = _with_mean_and_coverage(pd.DataFrame(cols, index=list(concepts.names)), res)
     for c in table.columns:
         if c.startswith("paper"):
             table.loc["mean PCC", c] = PAPER_MEAN[VARIANTS.index(_variant_of(c))]
-    table.loc[f"coverage@{res.threshold:g} ({n} rows)"] = (table.iloc[:n] > res.threshold).mean()
     return table
+
+
+def table_2_controls(res: Result):
+    """The controls' columns beside Table 2, computed on the same words by the same metric:
+    the untrained variants, random features, the model's own dimensions and the ceiling."""
+    import pandas as pd
+
+    cols = {}
+    for kind in CONTROLS:
+        for lab in dict.fromkeys(label(r) for r in res.controls if r.kind == kind):
+            cols[lab] = np.mean([r.final["pcc_K"] for r in res.controls if label(r) == lab], 0)
+    return _with_mean_and_coverage(pd.DataFrame(cols, index=list(res.concepts.names)), res)
+
+
+def _with_mean_and_coverage(table, res: Result):
+    n = len(table)
+    table.loc["mean PCC"] = table.mean()
+    table.loc[f"coverage@{res.threshold:g} ({n} rows)"] = (table.iloc[:n] > res.threshold).mean()
+    return table.rename_axis("concept")
 
 
 def _variant_of(column: str) -> str:
