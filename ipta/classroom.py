@@ -13,6 +13,15 @@ from pathlib import Path
 from typing import Any
 
 START, END = "{solution-start}", "{solution-end}"
+BOOK_NOTE = ("Solutions are folded: try first, then click to compare. Each one ran when this "
+             "page was built.")
+"""The sentence that opens each chapter's exercises in the book (and the full notebooks)."""
+STUDENT_NOTE = ("Under each exercise a cell is left for your answer and one for your code "
+                "(`res`, `cfg` and `chapter` are defined above). The solutions are in the book.")
+"""What a student copy says in its place: its solutions are removed, not folded."""
+STUDENT_PROFILE = "classroom"
+"""The profile a student notebook runs by default: each chapter in a couple of minutes, and
+the cache that ``ipta run --profile classroom`` fills beforehand."""
 ANSWER_STUB = "**Your answer.** (Write your prediction or your argument here.)"
 CODE_STUB = "# Your code here: `res`, `cfg` and `chapter` are defined above.\n"
 
@@ -37,7 +46,8 @@ def solution_spans(nb: Any) -> list[tuple[int, int]]:
 
 
 def student_version(nb: Any) -> Any:
-    """A copy of ``nb`` with every gated solution replaced by an answer stub, outputs cleared."""
+    """A copy of ``nb`` with every gated solution replaced by an answer stub, outputs cleared,
+    the exercises' note speaking to a student, and the ``classroom`` profile as the default."""
     import copy
 
     import nbformat
@@ -52,9 +62,24 @@ def student_version(nb: Any) -> Any:
     for cell in cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+            if "parameters" in cell.metadata.get("tags", []):
+                cell.source = _with_profile(cell.source, STUDENT_PROFILE)
+        else:
+            cell.source = cell.source.replace(BOOK_NOTE, STUDENT_NOTE)
     out.cells = cells
     out.metadata.pop("jupytext", None)
     return out
+
+
+def _with_profile(source: str, profile: str) -> str:
+    """A parameters cell's source with ``profile`` as its default profile."""
+    import re
+
+    new, count = re.subn(r'^profile: str = "[a-z]+"', f'profile: str = "{profile}"', source,
+                         count=1, flags=re.M)
+    if count != 1:
+        raise ValueError("the parameters cell has no 'profile: str = \"...\"' line")
+    return new
 
 
 def write_student_notebooks(root: Path, out_dir: Path) -> list[Path]:

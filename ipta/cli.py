@@ -300,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
         print("ipta: interrupted; nothing half-done was published (finished cache entries and "
               "SAE checkpoints are kept, and the next run resumes from them)", file=sys.stderr)
         return 143 if terminated else 130
+    except BrokenPipeError:  # `ipta params | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush of stdout cannot fail again
+        return 141
     except OSError as err:  # a full disk, a permission, a read-only file system
         print(f"ipta: error: {_os_error_line(err)}; nothing half-done was published (the full "
               f"traceback is in {_traceback_log()})", file=sys.stderr)

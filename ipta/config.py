@@ -28,6 +28,11 @@ GPU."""
 class ConfigError(ValueError):
     """A parameter name or value that the configuration does not allow."""
 
+    def _render_traceback_(self) -> list[str]:
+        """In a notebook (IPython), the message alone: the stack above it is ipta's, not the
+        reader's, and would push the one line that matters to the bottom."""
+        return [f"ConfigError: {self}"]
+
 
 MAX_INT = 2**53
 """No int parameter may exceed this in size, ``allow_huge`` or not (floats are exact up to it)."""

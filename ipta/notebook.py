@@ -79,7 +79,8 @@ def setup(config_cls: type[Config], profile: str = "default",
 
 # ---------------------------------------------------------------- the parameters cell
 PROFILE_LINE = ('profile: str = "default"  # preset that the values below override: smoke '
-                '(seconds), default (the book, CPU) or paper (the paper\'s sizes, a GPU)')
+                '(seconds), classroom (a couple of minutes a chapter), default (the book, CPU) '
+                'or paper (the paper\'s sizes, a GPU)')
 
 
 def _annotation(typ: Any) -> str:
@@ -118,9 +119,39 @@ def _without_equals(text: str) -> str:
 
 
 def given_parameters(config_cls: type[Config], namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """The chapter's parameters that ``namespace`` sets to something other than ``None``."""
+    """The chapter's parameters that ``namespace`` sets to something other than ``None``.
+
+    A name papermill injected that is not one of them (``-p stepz 7``) is refused, as
+    ``ipta run`` refuses it: papermill itself only warns and runs on with the profile's value."""
+    from ipta.config import ConfigError
+
+    known = {"profile", *config_cls.field_names()}
+    unknown = [name for name in injected_names(namespace) if name not in known]
+    if unknown:
+        raise ConfigError(f"unknown parameter {unknown[0]!r}; this chapter's parameters: "
+                          f"{', '.join(sorted(known))}")
     return {name: namespace[name] for name in config_cls.field_names()
             if namespace.get(name) is not None}
+
+
+INJECTED_HEADER = "# Parameters"
+"""The first line of the cell papermill injects after a notebook's ``parameters`` cell."""
+
+
+def injected_names(namespace: Mapping[str, Any]) -> list[str]:
+    """The names assigned by the cell papermill injected, read from IPython's input history
+    (``In``) in ``namespace``; none outside papermill."""
+    import ast
+
+    for source in reversed(list(namespace.get("In") or [])):
+        if isinstance(source, str) and source.lstrip().startswith(INJECTED_HEADER):
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                return []
+            return [target.id for node in tree.body if isinstance(node, ast.Assign)
+                    for target in node.targets if isinstance(target, ast.Name)]
+    return []
 
 
 def setup_for(config_cls: type[Config]):

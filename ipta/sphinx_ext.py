@@ -13,6 +13,7 @@ without its chapters, and tells the reader which profile built each of them.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +72,11 @@ def _on_config(app: Any, config: Any) -> None:
     profiles = chapter_profiles(root)
     missing = [c for c, p in profiles.items() if p is None]
     if missing:
-        raise ExtensionError(f"the chapters {', '.join(missing)} have not been executed: run "
-                             "`ipta run` (or `make book`) before building the site")
+        message = (f"the chapters {', '.join(missing)} have not been executed: run `ipta run` "
+                   "(or `make book`) before building the site")
+        # First, on a line of its own: what Sphinx prints after (its traceback) buries it.
+        print(f"ipta: error: {message}", file=sys.stderr, flush=True)
+        raise ExtensionError(message)
     config.myst_substitutions = {**(config.myst_substitutions or {}),
                                  "built_with": built_with(profiles)}
 

@@ -33,7 +33,7 @@
 # ```
 
 # %% tags=["parameters"]
-profile: str = "default"  # preset that the values below override: smoke (seconds), default (the book, CPU) or paper (the paper's sizes, a GPU)
+profile: str = "default"  # preset that the values below override: smoke (seconds), classroom (a couple of minutes a chapter), default (the book, CPU) or paper (the paper's sizes, a GPU)
 # Each parameter below: None = the profile's value.
 n_concepts: int = None  # number K of binary latent concepts (|Z| ＝ 2^K; K ≤ 4 because the diversity condition needs 2^K - 1 ≤ context_bits ≤ 16) [int ≥ 2 ≤ 4]
 graph: str = None  # latent DAG: a chain, or Erdos-Renyi with `edges_per_node` * K expected edges [one of 'chain', 'er']

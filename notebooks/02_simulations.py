@@ -60,7 +60,7 @@
 # ```
 
 # %% tags=["parameters"]
-profile: str = "default"  # preset that the values below override: smoke (seconds), default (the book, CPU) or paper (the paper's sizes, a GPU)
+profile: str = "default"  # preset that the values below override: smoke (seconds), classroom (a couple of minutes a chapter), default (the book, CPU) or paper (the paper's sizes, a GPU)
 # Each parameter below: None = the profile's value.
 chain_latents: int = None  # latents in the chain of Figure 2 (left) [int ≥ 2 ≤ 8]
 chain_observed: list = None  # observed-variable counts m of Figure 2 (left) [list of int ≥ 2 ≤ 64 (at least one)]

@@ -38,11 +38,11 @@
 # ```
 
 # %% tags=["parameters"]
-profile: str = "default"  # preset that the values below override: smoke (seconds), default (the book, CPU) or paper (the paper's sizes, a GPU)
+profile: str = "default"  # preset that the values below override: smoke (seconds), classroom (a couple of minutes a chapter), default (the book, CPU) or paper (the paper's sizes, a GPU)
 # Each parameter below: None = the profile's value.
 models: list = None  # models: embedded short names, Hugging Face ids or local folders ('tiny:llama' ＝ a random tiny model, for tests) [list of str (at least one)]
 concept_sources: list = None  # concept sets; 'paper' is shown when a folder of its files is named (else skipped with a note) [each one of 'embedded', 'paper' (at least one)]
-word_pairs_dir: str = None  # folder of the paper's 27 word-pair files (else $IPTA_WORD_PAIRS_DIR, else the pinned download) [str or NoneType]
+word_pairs_dir: str = None  # folder of the paper's 27 word-pair files (else $IPTA_WORD_PAIRS_DIR; with neither, the paper's set is skipped with a note) [str or NoneType]
 concepts: list = None  # concepts to use (empty ＝ all 27) [each one of 'verb-3pSg', 'verb-Ving', 'verb-Ved', 'Ving-3pSg', 'Ving-Ved', '3pSg-Ved', 'verb-V+able', 'verb-V+er', 'verb-V+tion', 'verb-V+ment', 'adj-un+adj', 'adj-adj+ly', 'small-big', 'thing-color', 'thing-part', 'country-capital', 'pronoun-possessive', 'male-female', 'lower-upper', 'noun-plural', 'adj-comparative', 'adj-superlative', 'frequent-infrequent', 'English-French', 'French-German', 'French-Spanish', 'German-Spanish']
 layer: int = None  # index into hidden_states (-1 ＝ after the final norm, the paper's) [int ≥ -1024 ≤ 1024]
 position: str = None  # token read: last sub-token (paper) or mean [one of 'last', 'mean']

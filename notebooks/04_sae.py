@@ -34,7 +34,7 @@
 # ```
 
 # %% tags=["parameters"]
-profile: str = "default"  # preset that the values below override: smoke (seconds), default (the book, CPU) or paper (the paper's sizes, a GPU)
+profile: str = "default"  # preset that the values below override: smoke (seconds), classroom (a couple of minutes a chapter), default (the book, CPU) or paper (the paper's sizes, a GPU)
 # Each parameter below: None = the profile's value.
 model: str = None  # causal LM whose activations the SAEs learn (short name, HF id or folder) [str]
 revision: str = None  # hub revision of the model [str or NoneType]

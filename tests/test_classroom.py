@@ -55,3 +55,19 @@ def test_an_unclosed_solution_is_an_error():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("```{solution-start} x\n```")])
     with pytest.raises(ValueError, match="never closed"):
         student_version(nb)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_a_student_notebook_runs_the_classroom_profile_and_speaks_to_a_student(chapter, tmp_path):
+    """"Run all" in a student copy runs the classroom profile (the cache a teacher fills with
+    `ipta run --profile classroom`), and its exercises' note says where the solutions are."""
+    from ipta.classroom import BOOK_NOTE, STUDENT_NOTE
+
+    teacher = jupytext.read(ROOT / "notebooks" / f"{chapter}.py")
+    student = student_version(teacher)
+    [params] = [c for c in student.cells if "parameters" in c.metadata.get("tags", [])]
+    assert params.source.startswith('profile: str = "classroom"  # preset')
+    assert "classroom (a couple of minutes a chapter)" in params.source
+    text = "\n".join(c.source for c in student.cells)
+    assert BOOK_NOTE in "\n".join(c.source for c in teacher.cells)
+    assert BOOK_NOTE not in text and text.count(STUDENT_NOTE) == 1

@@ -116,3 +116,16 @@ def test_a_full_disk_while_publishing_is_one_line_with_the_traceback_kept(projec
                          err)
     assert found, err
     assert "Traceback" in open(found.group(1)).read()
+
+
+def test_a_reader_closing_the_pipe_early_gets_no_traceback():
+    """`ipta params | head -1`: the rest has nowhere to go; no BrokenPipeError traceback. (The
+    reading end is closed before anything is written, so every run meets the broken pipe.)"""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "ipta.cli", "--root", str(ROOT), "params"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and err == ""

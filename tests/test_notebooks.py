@@ -81,3 +81,30 @@ def test_binder_installs_the_default_model_without_its_dependencies_and_a_cpu_to
     requirements = (ROOT / "binder" / "requirements.txt").read_text()
     assert "download.pytorch.org/whl/cpu" in requirements and "torch==2.13.0" in requirements
     assert "-e .[classroom]" in requirements
+
+
+@pytest.mark.slow
+def test_a_misspelt_parameter_through_papermill_stops_at_the_first_code_cell_naming_it(
+        theory_ipynb):
+    """papermill only warns of `-p stepz 7` and would run on with the profile's steps; the
+    notebook refuses it in the cell that reads the parameters, in one line."""
+    proc = _papermill(theory_ipynb, "-p", "profile", "smoke", "-p", "stepz", "7")
+    assert proc.returncode != 0
+    out = json.loads((theory_ipynb / "out.ipynb").read_text())
+    errors = [o for c in out["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert [e["traceback"] for e in errors] == [[
+        "ConfigError: unknown parameter 'stepz'; this chapter's parameters: "
+        + ", ".join(sorted({"profile", *config_class("01_theory").field_names()}))]]
+    started = [c for c in out["cells"] if c["cell_type"] == "code"
+               and c.get("execution_count") is not None]
+    assert "injected-parameters" in started[1]["metadata"]["tags"] and len(started) == 3
+
+
+def test_every_install_line_for_a_reader_takes_a_cpu_torch():
+    """A student's laptop must not download the CUDA build: the README's and the teacher page's
+    torch install lines take torch 2.13.0 from PyTorch's CPU index, as Binder does."""
+    for page in (ROOT / "README.md", ROOT / "book" / "teacher.md"):
+        lines = [ln for ln in page.read_text().splitlines() if "pip install torch" in ln]
+        assert lines, page
+        assert all("torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in ln
+                   for ln in lines), (page, lines)

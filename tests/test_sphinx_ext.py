@@ -12,7 +12,8 @@ from ipta import sphinx_ext
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_book_refuses_to_build_without_executed_chapters(tmp_path):
+def test_the_book_refuses_to_build_without_executed_chapters(tmp_path, capsys):
+    """The refusal is the first line on stderr, before Sphinx's traceback of it."""
     from sphinx.errors import ExtensionError
 
     (tmp_path / "notebooks").mkdir()
@@ -21,6 +22,9 @@ def test_the_book_refuses_to_build_without_executed_chapters(tmp_path):
     config = types.SimpleNamespace(myst_substitutions={})
     with pytest.raises(ExtensionError, match=r"01_theory have not been executed: run `ipta run`"):
         sphinx_ext._on_config(app, config)
+    assert capsys.readouterr().err == ("ipta: error: the chapters 01_theory have not been "
+                                       "executed: run `ipta run` (or `make book`) before "
+                                       "building the site\n")
 
 
 def test_the_intro_says_which_profile_built_the_chapters():

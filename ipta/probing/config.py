@@ -29,7 +29,8 @@ class Config(BaseConfig):
                                              "concept sets; 'paper' is shown when a folder of its files "
                                              "is named (else skipped with a note)", choices=SOURCES)
     word_pairs_dir: str | None = param(None, "folder of the paper's 27 word-pair files (else "
-                                       "$IPTA_WORD_PAIRS_DIR, else the pinned download)",
+                                       "$IPTA_WORD_PAIRS_DIR; with neither, the paper's set is "
+                                       "skipped with a note)",
                                        path=True, affects_results=False)  # the files' checksums are keyed
     concepts: tuple[str, ...] = param((), "concepts to use (empty = all 27)",
                                       choices=CONCEPT_NAMES, empty_ok=True)
