@@ -17,13 +17,18 @@ BOOK_NOTE = ("Solutions are folded: try first, then click to compare. Each one r
              "page was built.")
 """The sentence that opens each chapter's exercises in the book (and the full notebooks)."""
 STUDENT_NOTE = ("Under each exercise a cell is left for your answer and one for your code "
-                "(`res`, `cfg` and `chapter` are defined above). The solutions are in the book.")
+                "(`res`, `cfg` and `chapter` are defined above); where a check cell follows, "
+                "it says whether your `answer` matches ipta's. The solutions are in the book.")
 """What a student copy says in its place: its solutions are removed, not folded."""
 STUDENT_PROFILE = "classroom"
 """The profile a student notebook runs by default: each chapter in a couple of minutes, and
 the cache that ``ipta run --profile classroom`` fills beforehand."""
 ANSWER_STUB = "**Your answer.** (Write your prediction or your argument here.)"
 CODE_STUB = "# Your code here: `res`, `cfg` and `chapter` are defined above.\n"
+CHECKED_STUB = ("# Your code here: `res`, `cfg` and `chapter` are defined above. Put your result in\n"
+                "# `answer` (see the exercise); the cell below checks it.\n"
+                "answer = None\n")
+"""The stub of an exercise whose next cell checks ``answer`` (:mod:`ipta.exercises`)."""
 
 
 def solution_spans(nb: Any) -> list[tuple[int, int]]:
@@ -56,7 +61,9 @@ def student_version(nb: Any) -> Any:
     cells, spans, i = [], solution_spans(nb), 0
     for first, last in spans:
         cells += out.cells[i:first]
-        cells += [nbformat.v4.new_markdown_cell(ANSWER_STUB), nbformat.v4.new_code_cell(CODE_STUB)]
+        checked = last + 1 < len(out.cells) and "check_exercise(" in out.cells[last + 1].source
+        cells += [nbformat.v4.new_markdown_cell(ANSWER_STUB),
+                  nbformat.v4.new_code_cell(CHECKED_STUB if checked else CODE_STUB)]
         i = last + 1
     cells += out.cells[i:]
     for cell in cells:

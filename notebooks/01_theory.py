@@ -527,7 +527,9 @@ chapter.table_r2(chapter.run(small, progress=False), weighting="uniform")
 # `res.meta["weightings"]` and `res.meta["features"]`), print the setting whose $p(x)$-weighted
 # fitted half has the smallest effective sample size, with its $E[\epsilon]$ and its
 # $p(x)$-weighted whitened $R^2$ for the log-posterior. How many coefficients does each output's
-# fit estimate?
+# fit estimate? Put the numbers in `answer`, a dict with keys `context_noise`, `token_noise`,
+# `eps`, `ess`, `r2` and `coefficients`; the check cell after the exercise says whether they
+# match.
 # ```
 
 # %% [markdown]
@@ -540,10 +542,12 @@ a = res.arrays
 row = a["ess_train"].argmin()
 w = res.meta["weightings"].index("p(x)")
 j = res.meta["features"].index("log_posterior")
-print(f"context noise {a['context_noise'][row]}, token noise {a['token_noise'][row]}: "
-      f"E[eps] = {a['eps'][row]:.4f}, ESS = {a['ess_train'][row]:.1f}, "
-      f"whitened R2 = {a['r2_white_trained'][row, w, j]:.3f}; "
-      f"coefficients per output = |Z| + 1 = {res.meta['n_configs'] + 1}")
+answer = {"context_noise": a["context_noise"][row], "token_noise": a["token_noise"][row],
+          "eps": a["eps"][row], "ess": a["ess_train"][row],
+          "r2": a["r2_white_trained"][row, w, j], "coefficients": res.meta["n_configs"] + 1}
+print(f"context noise {answer['context_noise']}, token noise {answer['token_noise']}: "
+      f"E[eps] = {answer['eps']:.4f}, ESS = {answer['ess']:.1f}, whitened R2 = "
+      f"{answer['r2']:.3f}; coefficients per output = |Z| + 1 = {answer['coefficients']}")
 
 # %% [markdown]
 # When the effective sample size is close to the number of coefficients, the weighted fit can
@@ -552,6 +556,9 @@ print(f"context noise {a['context_noise'][row]}, token noise {a['token_noise'][r
 #
 # ```{solution-end}
 # ```
+
+# %%
+chapter.check_exercise("theory-ex-ess", answer, res)
 
 # %% [markdown]
 # ```{exercise} Predict: what does the diversity condition forbid?

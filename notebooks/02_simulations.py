@@ -378,7 +378,9 @@ display(Markdown(chapter.reading_summary(res)))
 # `res.runs` is a table with one row per run: `panel` (`left` or `right`), `graph`,
 # `n_latents`, `n_observed`, `seed`, and the mean probe accuracies `trained`, `untrained` and
 # `raw`. For the left panel, compute the mean and standard deviation over seeds of *trained
-# minus untrained* for each number of observed variables.
+# minus untrained* for each number of observed variables. Put the means in `answer`, a dict
+# {number of observed variables: mean}; the check cell after the exercise says whether they
+# match.
 # ```
 
 # %% [markdown]
@@ -388,7 +390,9 @@ display(Markdown(chapter.reading_summary(res)))
 
 # %%
 left = res.runs[res.runs.panel == "left"]
-(left.trained - left.untrained).groupby(left.n_observed).agg(["mean", "std"]).round(3)
+gain = (left.trained - left.untrained).groupby(left.n_observed).agg(["mean", "std"])
+answer = gain["mean"].to_dict()
+gain
 
 # %% [markdown]
 # A positive mean larger than its spread says training added something a random network of the
@@ -397,6 +401,9 @@ left = res.runs[res.runs.panel == "left"]
 #
 # ```{solution-end}
 # ```
+
+# %%
+chapter.check_exercise("sim-ex-gain-by-m", answer, res)
 
 # %% [markdown]
 # ```{exercise} Predict, then re-run: fewer training steps
@@ -432,6 +439,8 @@ chapter.table_gaps(chapter.run(small, progress=False))
 #
 # `bayes_masked` is the exact best accuracy any classifier of the masked input can reach. List
 # the three runs where the trained network's probe falls furthest below it, with their setting.
+# Put them in `answer`, a dict {(panel, graph, n_observed, seed): bayes_masked − trained}; the
+# check cell after the exercise says whether they match.
 # ```
 
 # %% [markdown]
@@ -441,8 +450,10 @@ chapter.table_gaps(chapter.run(small, progress=False))
 
 # %%
 runs = res.runs.assign(below_ceiling=res.runs.bayes_masked - res.runs.trained)
-runs.nlargest(3, "below_ceiling")[["panel", "graph", "n_latents", "n_observed", "seed",
-                                   "trained", "bayes_masked", "below_ceiling"]].round(3)
+worst = runs.nlargest(3, "below_ceiling")
+answer = {(r.panel, r.graph, r.n_observed, r.seed): r.below_ceiling for r in worst.itertuples()}
+worst[["panel", "graph", "n_latents", "n_observed", "seed", "trained", "bayes_masked",
+       "below_ceiling"]]
 
 # %% [markdown]
 # Large gaps at large $K$ point to the runs whose loss was still falling (see the training
@@ -450,6 +461,9 @@ runs.nlargest(3, "below_ceiling")[["panel", "graph", "n_latents", "n_observed", 
 #
 # ```{solution-end}
 # ```
+
+# %%
+chapter.check_exercise("sim-ex-ceiling", answer, res)
 
 # %% [markdown]
 # ```{exercise} Discuss: does Figure 2 show that next-token prediction recovers the concepts?

@@ -275,7 +275,9 @@ display(chapter.table_closing(table, res, cfg))
 # `res.paper` maps each (model, concept set) to the authors' protocol's result, a dictionary with
 # the matrix `M` ($M_{ij} = \cos(a_i, w_j)$) and its summaries `diag` and `offdiag_abs`. Print,
 # for each, the mean diagonal, the mean $|$off-diagonal$|$ and the share of rows whose largest
-# entry is on the diagonal, computing the last one yourself from `M`.
+# entry is on the diagonal, computing the last one yourself from `M`. Put the shares in
+# `answer`, a dict {(model, concept set): share}; the check cell after the exercise says
+# whether they match.
 # ```
 
 # %% [markdown]
@@ -286,9 +288,10 @@ display(chapter.table_closing(table, res, cfg))
 # %%
 import numpy as np
 
+answer = {}
 for (model, concept_set), r in res.paper.items():
     M = r["M"]
-    row_max = float((M.argmax(axis=1) == np.arange(len(M))).mean())
+    row_max = answer[model, concept_set] = float((M.argmax(axis=1) == np.arange(len(M))).mean())
     print(f"{model} / {concept_set}: diagonal {r['diag']:.3f}, |off-diagonal| "
           f"{r['offdiag_abs']:.3f}, diagonal is the row maximum in {row_max:.0%} of rows")
 
@@ -298,6 +301,9 @@ for (model, concept_set), r in res.paper.items():
 #
 # ```{solution-end}
 # ```
+
+# %%
+chapter.check_exercise("probe-ex-paper", answer, res)
 
 # %% [markdown]
 # ```{exercise} Predict, then check: what does a random W give?

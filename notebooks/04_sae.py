@@ -562,7 +562,8 @@ chapter.table_runs(res, cfg)
 # `n` and `p_above`, the exact sign-flip p-value that uses the seeds alone. Print it for every
 # trained variant with `key="mean_pcc_heldout"`, next to the p-value of the same comparison in
 # the verdict table (`res.verdicts["rows"]`, `against == "untrained"`, `reading == "heldout"`),
-# and say why the two differ.
+# and say why the two differ. Put the seeds-alone p-values in `answer`, a dict {variant:
+# p_above}; the check cell after the exercise says whether they match.
 # ```
 
 # %% [markdown]
@@ -573,8 +574,10 @@ chapter.table_runs(res, cfg)
 # %%
 table_p = {r["variant"]: r["p"] for r in res.verdicts["rows"]
            if r["against"] == "untrained" and r["reading"] == "heldout"}
+answer = {}
 for variant in sorted({r.variant for r in res.main}):
     gain = chapter.paired_gain(res, variant, "mean_pcc_heldout")
+    answer[variant] = gain.p_above
     print(f"{variant}: {gain.mean:+.3f} over {gain.n} seeds; seeds alone p = "
           f"{gain.p_above:.3f}, the table's p = {table_p.get(variant, float('nan')):.2g}")
 
@@ -587,6 +590,9 @@ for variant in sorted({r.variant for r in res.main}):
 #
 # ```{solution-end}
 # ```
+
+# %%
+chapter.check_exercise("sae-ex-gain", answer, res)
 
 # %% [markdown]
 # ```{exercise} Predict, then check: dense against sparse random features

@@ -9,7 +9,6 @@ import pytest
 from ipta.sae import chapter
 from ipta.sae.chapter import Result
 from ipta.sae.config import Config
-from ipta.sae.paper import PAPER_MEAN, PAPER_TABLE2, paper_name
 from ipta.sae.runs import ConceptData, Run
 from ipta.stats import Difference
 
@@ -51,19 +50,6 @@ def test_describe_counts_the_concepts_and_words_and_names_the_pairs_source(res):
     assert chapter.describe(res) == "3 concepts, 12 words, pairs from: embedded"
 
 
-def test_the_summary_has_a_row_per_run_with_k_and_alpha_only_where_they_set_the_variant(res):
-    table = chapter.table_summary(res.main + res.ablation)
-    assert len(table) == 6
-    assert list(table.variant) == ["top-k"] * 2 + ["p-annealing"] * 2 + ["structured",
-                                                                         "p-annealing"]
-    assert list(table.k[:2]) == [8, 8] and table.k[2:].isna().all()
-    assert table.alpha[4] == 0.1 and table.alpha.drop(index=4).isna().all()
-    assert table["mean PCC"][0] == pytest.approx(np.mean([0.6, 0.4, 0.7]))
-    assert table["held-out PCC"].isna().all(), "a metric the run lacks is NaN (a blank cell)"
-    assert list(table.columns) == ["variant", "seed", "k", "alpha", "mean PCC", "coverage",
-                                   "held-out PCC", "val MSE", "FVU", "L0", "dead"]
-
-
 def test_the_paired_gain_pairs_each_trained_seed_with_its_own_control(res):
     def pcc(runs, variant, kind="trained"):
         return {r.seed: r.final["mean_pcc"] for r in runs if r.variant == variant
@@ -77,23 +63,6 @@ def test_the_paired_gain_pairs_each_trained_seed_with_its_own_control(res):
     random = chapter.paired_gain(res, "topk", against="random_topk")
     assert random == Difference.paired(trained, pcc(res.controls, "random_topk", "random_topk"))
     assert random.n == 2
-
-
-def test_table_2_puts_our_columns_beside_the_papers_with_its_mean_and_coverage_rows(res):
-    table = chapter.table_2(res)
-    assert list(table.index) == [*NAMES, "mean PCC", "coverage@0.5 (3 rows)"]
-    assert list(table.columns) == [
-        "ours top-k", "paper top-k", "paper batch-top-k", "ours p-annealing",
-        "paper p-annealing", "paper structured"]
-    controls = chapter.table_2_controls(res)
-    assert list(controls.index) == list(table.index)
-    assert list(controls.columns) == ["untrained top-k", "untrained p-annealing",
-                                      "random features, top-k"]
-    np.testing.assert_allclose(table["ours top-k"][:3], [0.7, 0.3, 0.6])
-    assert list(table["paper structured"][:3]) == [PAPER_TABLE2[paper_name(n)][3] for n in NAMES]
-    assert table.loc["mean PCC", "paper top-k"] == PAPER_MEAN[0], "the paper's own average row"
-    assert table.loc["mean PCC", "ours top-k"] == pytest.approx(np.mean([0.7, 0.3, 0.6]))
-    assert table.loc["coverage@0.5 (3 rows)", "ours top-k"] == pytest.approx(2 / 3)
 
 
 def test_the_run_index_lists_each_trained_folder_once_with_alpha_only_where_it_applies(res):

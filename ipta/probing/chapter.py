@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ipta.cache import call_spec, get_or_compute
+from ipta.exercises import Check, checker
 from ipta.figures import glue_figure  # noqa: F401 (notebook: chapter.glue_figure)
 from ipta.notebook import glue_values, setup_for
 from ipta.tables import folded, mean_sd  # noqa: F401 (notebook: chapter.folded)
@@ -373,3 +374,16 @@ def glue_numbers(res: Result, cfg: Config) -> dict[str, object]:
             else f"only {values['rigorous_converged']:.0%} of the rigorous-mode probes converged "
                  "at the worst C: raise `rigorous_max_iter`")
     return glue_values(values)
+
+
+# ----------------------------------------------------------------------- exercises
+def exercise_row_max(res: Result) -> dict[tuple[str, str], float]:
+    """Exercise probe-ex-paper: per (model, concept set) in paper mode, the share of rows of M
+    whose largest entry is on the diagonal."""
+    return {key: float((r["M"].argmax(axis=1) == np.arange(len(r["M"]))).mean())
+            for key, r in res.paper.items()}
+
+
+EXERCISES = {"probe-ex-paper": Check("a dict {(model, concept set): share of rows of M whose "
+                                     "largest entry is on the diagonal}", exercise_row_max)}
+check_exercise = checker(EXERCISES)

@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from ipta.cache import get_or_compute
+from ipta.exercises import Check, checker
 from ipta.figures import PAGE_WIDTH, glue_figure, page_style  # noqa: F401 (notebook: chapter.glue_figure)
 from ipta.notebook import glue_values, setup_for
 from ipta.simulations.config import Config
@@ -241,3 +242,30 @@ def glue_numbers(res: Result, cfg: Config) -> dict[str, object]:
     values["rank_max"] = diversity["rank"].max()
     values["max_m"], values["min_z"] = runs.n_observed.max(), 2 ** runs.n_latents.min()
     return glue_values(values)
+
+
+# ----------------------------------------------------------------------- exercises
+def exercise_gain_by_m(res: Result) -> dict[int, float]:
+    """Exercise sim-ex-gain-by-m: per number of observed variables, the mean over the left
+    panel's runs of trained minus untrained accuracy."""
+    left = res.runs[res.runs.panel == "left"]
+    gain = (left.trained - left.untrained).groupby(left.n_observed).mean()
+    return {int(m): float(v) for m, v in gain.items()}
+
+
+def exercise_below_ceiling(res: Result) -> dict[tuple[str, str, int, int], float]:
+    """Exercise sim-ex-ceiling: the three runs whose trained probe is furthest below the exact
+    ceiling, keyed (panel, graph, n_observed, seed), with the gap."""
+    runs = res.runs.assign(below=res.runs.bayes_masked - res.runs.trained).nlargest(3, "below")
+    return {(r.panel, r.graph, int(r.n_observed), int(r.seed)): float(r.below)
+            for r in runs.itertuples()}
+
+
+EXERCISES = {
+    "sim-ex-gain-by-m": Check("a dict {number of observed variables: mean over the left "
+                              "panel's runs of trained minus untrained}", exercise_gain_by_m),
+    "sim-ex-ceiling": Check("a dict {(panel, graph, n_observed, seed): bayes_masked minus "
+                            "trained} for the three runs furthest below the ceiling",
+                            exercise_below_ceiling),
+}
+check_exercise = checker(EXERCISES)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ipta.cache import get_or_compute
 from ipta.config import ConfigError  # noqa: F401 (notebook: chapter.ConfigError)
+from ipta.exercises import Check, checker
 from ipta.figures import glue_figure  # noqa: F401 (notebook: chapter.glue_figure)
 from ipta.tables import folded  # noqa: F401 (notebook: chapter.folded)
 from ipta.notebook import glue_values, setup_for
@@ -329,3 +330,24 @@ def channel_numbers(res: Result) -> dict[str, float]:
                                                  uniform, lp].mean()
     return out
 
+
+
+# ----------------------------------------------------------------------- exercises
+def exercise_fewest_samples(res: Result) -> dict[str, float]:
+    """Exercise theory-ex-ess: the setting whose p(x)-weighted fitted half has the smallest
+    effective sample size, with its E[eps], its whitened R^2 for the log-posterior and the
+    coefficients each output's fit estimates (|Z| + 1)."""
+    a, meta = res.arrays, res.meta
+    row = int(a["ess_train"].argmin())
+    w, j = meta["weightings"].index("p(x)"), meta["features"].index("log_posterior")
+    return {"context_noise": float(a["context_noise"][row]),
+            "token_noise": float(a["token_noise"][row]), "eps": float(a["eps"][row]),
+            "ess": float(a["ess_train"][row]), "r2": float(a["r2_white_trained"][row, w, j]),
+            "coefficients": float(meta["n_configs"] + 1)}
+
+
+EXERCISES = {"theory-ex-ess": Check(
+    "a dict with context_noise, token_noise, eps, ess, r2 (the p(x)-weighted whitened R² of "
+    "the log-posterior) and coefficients, for the setting of smallest ESS",
+    exercise_fewest_samples)}
+check_exercise = checker(EXERCISES)
