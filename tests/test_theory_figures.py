@@ -13,6 +13,7 @@ def res(theory_smoke, close_figures):
 
 FIGURES = {  # name: (its arguments after the result, its number of axes)
     "figure_r2": (lambda r: (), 4),  # 2 weightings x 2 token noises
+    "figure_r2_grid": (lambda r: (), 2 * 2),  # a heatmap and its colour bar per weighting
     "figure_ess": (lambda r: (), 1),
     "figure_diversity": (lambda r: (), 2),
     "figure_kl_curve": (lambda r: (), 1),
