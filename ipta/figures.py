@@ -6,14 +6,17 @@ stays 12 points; wider figures were shrunk and their labels became unreadable. E
 ``figure_*`` function of a chapter module is wrapped in :func:`page_style`, and its panels are
 laid out for that width (stacked, not side by side, when there are more than two).
 
-:func:`glue_figure` hands a figure to myst-nb, so the page shows it once, in a numbered
-``{glue:figure}`` with a caption and alt text written beside it in the notebook.
+:func:`save_figure` writes a figure to ``figures/<name>.png`` beside the notebook, where a
+``{figure}`` directive in the next Markdown cell shows it, numbered, with its caption and alt
+text: the one directive that the book (myst-nb) and JupyterLab (jupyterlab-myst) both draw.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 PAGE_WIDTH = 7.6
@@ -38,11 +41,29 @@ def page_style(draw: Callable[..., Any]) -> Callable[..., Any]:
     return styled
 
 
-def glue_figure(name: str, fig: Any) -> None:
-    """Glue ``fig`` under ``name`` for a ``{glue:figure}`` directive and close it, so the
-    notebook cell itself shows nothing (the figure appears once, where it is captioned)."""
-    import matplotlib.pyplot as plt
-    from myst_nb import glue
+FIGURES_VARIABLE = "IPTA_FIGURES_DIR"
+"""Where :func:`save_figure` writes, if set (``ipta run`` points it at a temporary folder it
+publishes beside the executed notebook); else ``figures/`` in the working directory, which in
+Jupyter is the notebook's folder."""
 
-    glue(name, fig, display=False)
-    plt.close(fig)
+
+def figures_dir() -> Path:
+    return Path(os.environ.get(FIGURES_VARIABLE) or "figures")
+
+
+def save_figure(name: str, fig: Any) -> Path:
+    """Write ``fig`` to ``figures/<name>.png`` (see :func:`figures_dir`) for the ``{figure}``
+    directive that captions it, and close it: the code cell itself shows nothing."""
+    import matplotlib.pyplot as plt
+
+    folder = figures_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    tmp = folder / f".{name}.{os.getpid()}.png"
+    try:
+        fig.savefig(tmp, format="png", dpi=STYLE["savefig.dpi"], bbox_inches="tight")
+        os.replace(tmp, path)  # a reader never sees half a file
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
+    return path

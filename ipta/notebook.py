@@ -165,23 +165,3 @@ def setup_for(config_cls: type[Config]):
         return setup(config_cls, profile, params, show, namespace=namespace)
 
     return chapter_setup
-
-
-def glue_values(values: dict[str, Any]) -> dict[str, Any]:
-    """Glue (myst-nb) every value for the page's prose to quote, hidden where computed.
-
-    numpy scalars become Python numbers first: their numpy-2 reprs are not numbers to a
-    ``{glue:text}`key:.3f``` role. Returns the converted values."""
-    import numpy as np
-    from myst_nb import glue
-
-    for name, value in values.items():
-        if isinstance(value, (bool, np.bool_)):
-            value = bool(value)
-        elif isinstance(value, (int, np.integer)):
-            value = int(value)
-        elif isinstance(value, (float, np.floating)):
-            value = float(value)
-        values[name] = value
-        glue(name, value, display=False)
-    return values

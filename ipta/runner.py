@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -24,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ipta.config import PROFILES, ConfigError
+from ipta.figures import FIGURES_VARIABLE
 from ipta.progress import NotebookProgress, previous_durations
+from ipta.prose import with_user_expressions
 
 EXECUTED_DIR = Path("book") / "executed"
 
@@ -78,6 +81,8 @@ def drop_progress_output(nb: Any) -> Any:
         nb.metadata.pop("widgets", None)  # the state of bars no longer shown
     return nb
 FAILED_DIR = Path("_build") / "failed"
+FIGURES_DIR = "figures"
+"""Beside the executed notebooks: the figures their ``{figure}`` directives show."""
 LOG_DIR = Path("_build") / "logs"
 """Where each chapter's kernel writes its own messages (``<chapter>.kernel.log``)."""
 
@@ -179,11 +184,12 @@ raised when a library imports ``tqdm.auto`` in a kernel without ipywidgets."""
 
 
 @contextlib.contextmanager
-def kernel_environment():
-    """:data:`KERNEL_ENVIRONMENT` in ``os.environ`` (which kernels inherit; a user's own
-    ``PYTHONWARNINGS`` is kept, ours added), then restored."""
-    saved = {k: os.environ.get(k) for k in KERNEL_ENVIRONMENT}
-    os.environ.update(KERNEL_ENVIRONMENT)
+def kernel_environment(extra: Mapping[str, str] | None = None):
+    """:data:`KERNEL_ENVIRONMENT` and ``extra`` in ``os.environ`` (which kernels inherit; a
+    user's own ``PYTHONWARNINGS`` is kept, ours added), then restored."""
+    wanted = {**KERNEL_ENVIRONMENT, **(extra or {})}
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
     if saved["PYTHONWARNINGS"]:
         os.environ["PYTHONWARNINGS"] = f"{saved['PYTHONWARNINGS']},{KERNEL_ENVIRONMENT['PYTHONWARNINGS']}"
     try:
@@ -223,11 +229,23 @@ def _kernel_manager(log: Path) -> dict[str, Any]:
 
 
 def _remove_stale_running(out_dir: Path) -> None:
-    """Delete the temporary notebooks of runs that were killed (their process is gone)."""
-    for path in out_dir.glob(".*.*.running.ipynb"):
-        pid = path.name.split(".")[-3]
+    """Delete the temporary notebooks and figure folders of runs that were killed (their
+    process is gone)."""
+    for path in [*out_dir.glob(".*.*.running.ipynb"), *out_dir.glob(".*.*.figures")]:
+        pid = path.name.split(".")[2]
         if pid.isdigit() and not _alive(int(pid)):
-            path.unlink(missing_ok=True)
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _publish_figures(figures: Path, out_dir: Path) -> None:
+    """Move a finished run's figures into ``out_dir/figures/``, where its notebook's
+    ``{figure}`` directives point (each file replaced whole)."""
+    if not figures.is_dir():
+        return
+    target = out_dir / FIGURES_DIR
+    target.mkdir(exist_ok=True)
+    for path in figures.iterdir():
+        os.replace(path, target / path.name)
 
 
 def _alive(pid: int) -> bool:
@@ -276,17 +294,22 @@ def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str,
     final = out_dir / f"{chapter}.ipynb"
     _remove_stale_running(out_dir)
     tmp = out_dir / f".{chapter}.{os.getpid()}.running.ipynb"  # two runs never share it
+    figures = out_dir / f".{chapter}.{os.getpid()}.figures"  # published with the notebook
     previous = previous_durations(final, profile)
     log = root / LOG_DIR / f"{chapter}.kernel.log"
     log.unlink(missing_ok=True)
     start = time.perf_counter()
     try:
-        with kernel_environment(), NotebookProgress(chapter, tmp, previous):
+        with kernel_environment({FIGURES_VARIABLE: str(figures)}), \
+                NotebookProgress(chapter, tmp, previous):
             papermill.execute_notebook(
                 nb, str(tmp), parameters={"profile": profile, **dict(params)},
                 kernel_name=kernel, language="python", cwd=str(root / "notebooks"),
                 progress_bar=False, **_kernel_manager(log))
-        nbformat.write(hide_default_parameters(drop_progress_output(nbformat.read(tmp, as_version=4))), tmp)
+        published = with_user_expressions(hide_default_parameters(drop_progress_output(
+            nbformat.read(tmp, as_version=4))))
+        nbformat.write(published, tmp)
+        _publish_figures(figures, out_dir)  # first: the notebook that shows them comes last
         os.replace(tmp, final)
     except DeadKernelError as err:
         cell, first = _last_started_cell(tmp)
@@ -305,6 +328,7 @@ def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str,
     finally:
         if tmp.exists():
             tmp.unlink()
+        shutil.rmtree(figures, ignore_errors=True)
     return RunResult(chapter, final, time.perf_counter() - start)
 
 

@@ -8,6 +8,9 @@ without its chapters, and tells the reader which profile built each of them.
   sentence when they share one, a warning listing each chapter's when they do not.
 - One setting, ``ipta_repository_url`` in ``_config.yml`` (or ``$IPTA_REPOSITORY_URL``), turns
   on the repository button and the Binder launch buttons.
+- The ``{eval}`` role reads ``v["key:spec"]`` as the value the notebook glued under ``key``
+  (:mod:`ipta.prose`): myst-nb's own ``{eval}`` needs a live kernel, which a book built from
+  executed notebooks does not have, while JupyterLab evaluates the same text in its kernel.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ def built_with(profiles: dict[str, str | None]) -> str:
 
 
 REPOSITORY_VARIABLE = "IPTA_REPOSITORY_URL"
+STATIC = Path(__file__).parent / "static"
+"""``ipta.css``: figures that scroll on a phone instead of shrinking, equations that scroll
+instead of being clipped."""
 
 
 def repository_options(url: str, branch: str = "main") -> dict[str, Any]:
@@ -68,6 +74,7 @@ def _on_config(app: Any, config: Any) -> None:
         config.html_theme_options = {**(config.html_theme_options or {}),
                                      **repository_options(url)}
 
+    config.html_static_path = [*(getattr(config, "html_static_path", None) or []), str(STATIC)]
     root = Path(app.srcdir)
     profiles = chapter_profiles(root)
     missing = [c for c, p in profiles.items() if p is None]
@@ -81,7 +88,28 @@ def _on_config(app: Any, config: Any) -> None:
                                  "built_with": built_with(profiles)}
 
 
+def eval_from_glue(name: str, rawtext: str, text: str, lineno: int, inliner: Any,
+                   options: Any = None, content: Any = ()) -> tuple[list, list]:
+    """``{eval}`v["key:spec"]``` as ``{glue:text}`key:spec``` (``{glue:md}`key``` for
+    ``:md``); anything else is an error naming the one form the book reads."""
+    from myst_nb.ext.glue.roles import PasteMarkdownRole, PasteTextRole
+
+    from ipta.prose import parse
+
+    try:
+        key, spec = parse(text)
+    except ValueError as err:
+        msg = inliner.reporter.error(str(err), line=lineno)
+        return [inliner.problematic(rawtext, rawtext, msg)], [msg]
+    if spec == "md":
+        return PasteMarkdownRole()("glue:md", rawtext, key, lineno, inliner, options, content)
+    glued = f"{key}:{spec}" if spec else key
+    return PasteTextRole()("glue:text", rawtext, glued, lineno, inliner, options, content)
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.add_config_value("ipta_repository_url", "", "html")
+    app.add_role("eval", eval_from_glue, override=True)
+    app.add_css_file("ipta.css")
     app.connect("config-inited", _on_config)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

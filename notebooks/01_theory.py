@@ -54,6 +54,7 @@ allow_huge: bool = None  # lift the soft upper bounds ('more with allow_huge') o
 # %%
 from ipta.theory import chapter
 cfg = chapter.setup(profile, namespace=globals())
+v = chapter.glued  # the numbers the text quotes, by name: {eval}`v["name:format"]`
 
 # %% [markdown]
 # ## How we read the equations
@@ -123,10 +124,10 @@ print(chapter.describe(res))
 # the trained $f$ and the exact optimum are interchangeable for our purposes.
 
 # %%
-chapter.glue_figure("theory-kl", chapter.figure_kl_curve(res))
+chapter.save_figure("theory-kl", chapter.figure_kl_curve(res))
 
 # %% [markdown]
-# ```{glue:figure} theory-kl
+# ```{figure} figures/theory-kl.png
 # :name: fig-theory-kl
 # :alt: Line plot, log scale: mean KL divergence against training step.
 #
@@ -145,14 +146,14 @@ numbers = chapter.glue_numbers(res, cfg)
 # exact optimum itself, with no training, over many more settings than we train. The figure
 # does that for a grid of token noise $\eta_y$, the probability that the next token ignores
 # $\mathbf z$, down to $\eta_y = 0$, crossed with the context noise (the invertibility knob), for
-# {glue:text}`n_graphs` graphs. Each context counts alike (uniform weights), and the x-axis is
+# {eval}`v["n_graphs"]` graphs. Each context counts alike (uniform weights), and the x-axis is
 # the plain mean of $\epsilon(x)$ over contexts, the invertibility that weighting sees.
 
 # %%
-chapter.glue_figure("theory-token-channel", chapter.figure_token_channel(res))
+chapter.save_figure("theory-token-channel", chapter.figure_token_channel(res))
 
 # %% [markdown]
-# ```{glue:figure} theory-token-channel
+# ```{figure} figures/theory-token-channel.png
 # :name: fig-theory-token-channel
 # :alt: Three stacked line plots: held-out R-squared of the log-posterior fit against invertibility, one line per token noise; the remainder against token noise, one line per context noise; the same-concept cosine of pair differences for two token channels.
 #
@@ -165,15 +166,15 @@ chapter.glue_figure("theory-token-channel", chapter.figure_token_channel(res))
 
 # %% [markdown]
 # **Reading.** With a noiseless token channel ($\eta_y=0$) the fit is exact at every level of
-# invertibility: $R^2$ = {glue:text}`chan_r2_t0_least:.3f` at the largest context noise and
-# {glue:text}`chan_r2_t0_most:.3f` at the smallest, because the token that names $\mathbf z$ has
+# invertibility: $R^2$ = {eval}`v["chan_r2_t0_least:.3f"]` at the largest context noise and
+# {eval}`v["chan_r2_t0_most:.3f"]` at the smallest, because the token that names $\mathbf z$ has
 # $p(y_{\mathbf z}\mid x) = p(\mathbf z\mid x)$, so $\ell(x)$ *is* a vector of log-posterior
 # differences. Any token noise puts a floor under $p(y\mid x)$, and the fit breaks where
 # posterior entries fall below it, which is near invertibility: at $\eta_y = 10^{-6}$ the fit
-# goes from {glue:text}`chan_r2_t1e6_least:.3f` to {glue:text}`chan_r2_t1e6_most:.3f`, at
-# $10^{-3}$ from {glue:text}`chan_r2_t1e3_least:.3f` to {glue:text}`chan_r2_t1e3_most:.3f`, at
-# 0.02 from {glue:text}`chan_r2_t002_least:.3f` to {glue:text}`chan_r2_t002_most:.3f`, and at
-# 0.5 from {glue:text}`chan_r2_t05_least:.3f` to {glue:text}`chan_r2_t05_most:.3f`. So the
+# goes from {eval}`v["chan_r2_t1e6_least:.3f"]` to {eval}`v["chan_r2_t1e6_most:.3f"]`, at
+# $10^{-3}$ from {eval}`v["chan_r2_t1e3_least:.3f"]` to {eval}`v["chan_r2_t1e3_most:.3f"]`, at
+# 0.02 from {eval}`v["chan_r2_t002_least:.3f"]` to {eval}`v["chan_r2_t002_most:.3f"]`, and at
+# 0.5 from {eval}`v["chan_r2_t05_least:.3f"]` to {eval}`v["chan_r2_t05_most:.3f"]`. So the
 # remainder of Theorem 3.1 is governed by the token channel: it vanishes as $\eta_y\to0$, and,
 # for a fixed $\eta_y>0$, it *grows* as the context becomes invertible. What the theorem needs
 # of the token channel, which its text does not state, is that $p(y\mid\mathbf z)$ be sharp
@@ -182,15 +183,15 @@ chapter.glue_figure("theory-token-channel", chapter.figure_token_channel(res))
 #
 # Corollary 4.2 tells the same story from the other side. With the chapter's channel the
 # same-concept pair differences are not parallel at any invertibility (mean cosine
-# {glue:text}`cos42_named_sharp_most:+.2f` at the smallest context noise and
-# $\eta_y$ = {glue:text}`chan_sharp:g`). With an **additive** channel, whose token logits add one
+# {eval}`v["cos42_named_sharp_most:+.2f"]` at the smallest context noise and
+# $\eta_y$ = {eval}`v["chan_sharp:g"]`). With an **additive** channel, whose token logits add one
 # random vector per active concept, they become parallel as the context becomes invertible:
-# {glue:text}`cos42_additive_sharp_least:+.2f` at the largest context noise,
-# {glue:text}`cos42_additive_sharp_most:+.2f` at the smallest; with the noisiest channel,
-# {glue:text}`cos42_additive_noisy_most:+.2f`. That is the positive control: the corollary holds
+# {eval}`v["cos42_additive_sharp_least:+.2f"]` at the largest context noise,
+# {eval}`v["cos42_additive_sharp_most:+.2f"]` at the smallest; with the noisiest channel,
+# {eval}`v["cos42_additive_noisy_most:+.2f"]`. That is the positive control: the corollary holds
 # where its premise (additivity over concepts) does. The additive channel fails the diversity
 # condition (its token-side matrix has rank at most $K+1<|\mathcal Z|$), and its log-posterior
-# fit reaches only {glue:text}`chan_additive_r2_most:.2f`: the corollary and the theorem need
+# fit reaches only {eval}`v["chan_additive_r2_most:.2f"]`: the corollary and the theorem need
 # different, partly exclusive, structure of the token channel.
 
 # %% [markdown]
@@ -211,8 +212,8 @@ chapter.glue_figure("theory-token-channel", chapter.figure_token_channel(res))
 #   invariant to such maps unless they are orthogonal, so we score $R^2$ after **whitening**
 #   $f$ (its weighted covariance on the fitted half set to the identity), which is invariant:
 #   the trained $f$ and the exact optimum $\ell(x)$ then agree to
-#   {glue:text}`white_gap:.3f` in every setting, while their summed $R^2$ differ by up to
-#   {glue:text}`summed_gap:.2f`. The summed score is kept below for comparison.
+#   {eval}`v["white_gap:.3f"]` in every setting, while their summed $R^2$ differ by up to
+#   {eval}`v["summed_gap:.2f"]`. The summed score is kept below for comparison.
 # * **Held out or not.** Held-out contexts, with the in-sample fit of the exact optimum as a
 #   second table.
 #
@@ -220,10 +221,10 @@ chapter.glue_figure("theory-token-channel", chapter.figure_token_channel(res))
 # $f$; open: the exact optimum; one point per graph.
 
 # %%
-chapter.glue_figure("theory-r2", chapter.figure_r2(res))
+chapter.save_figure("theory-r2", chapter.figure_r2(res))
 
 # %% [markdown]
-# ```{glue:figure} theory-r2
+# ```{figure} figures/theory-r2.png
 # :name: fig-theory-r2
 # :alt: Four scatter panels of held-out R-squared against the invertibility error, for three choices of u, trained and exact.
 #
@@ -235,18 +236,18 @@ chapter.glue_figure("theory-r2", chapter.figure_r2(res))
 
 # %% [markdown]
 # The same whitened held-out $R^2$ of the trained $f$ over the whole grid, each cell the mean
-# over {glue:text}`n_graphs` graphs:
+# over {eval}`v["n_graphs"]` graphs:
 
 # %%
-chapter.glue_figure("theory-r2-grid", chapter.figure_r2_grid(res))
+chapter.save_figure("theory-r2-grid", chapter.figure_r2_grid(res))
 
 # %% [markdown]
-# ```{glue:figure} theory-r2-grid
+# ```{figure} figures/theory-r2-grid.png
 # :name: fig-theory-r2-grid
 # :alt: Two heatmaps of held-out R-squared, rows for the three features and two token noises, columns for the context noise, each cell labelled with its value.
 #
 # Whitened held-out $R^2$ of the trained $f$, mean over graphs, under $p(x)$ weights (top) and
-# uniform weights (bottom; the fitted half has about {glue:text}`n_train:.0f` contexts). The
+# uniform weights (bottom; the fitted half has about {eval}`v["n_train:.0f"]` contexts). The
 # exact numbers with their spread over graphs, the expected invertibility error, the effective
 # sample size of the fitted half and the KL to the optimum are in the folded tables below.
 # ```
@@ -261,13 +262,13 @@ chapter.folded(chapter.table_r2(res, weighting="uniform"),
 
 # %% [markdown]
 # How few contexts carry the $p(x)$-weighted fit, against the $|\mathcal Z|+1 =$
-# {glue:text}`n_coef` coefficients each output must fit:
+# {eval}`v["n_coef"]` coefficients each output must fit:
 
 # %%
-chapter.glue_figure("theory-ess", chapter.figure_ess(res))
+chapter.save_figure("theory-ess", chapter.figure_ess(res))
 
 # %% [markdown]
-# ```{glue:figure} theory-ess
+# ```{figure} figures/theory-ess.png
 # :name: fig-theory-ess
 # :alt: Scatter, log-log: effective sample size against the invertibility error, with two horizontal reference lines.
 #
@@ -292,14 +293,14 @@ chapter.folded(chapter.table_r2(res, key="r2_exact_insample"),
 # ### The pointwise reading
 #
 # The theorem bounds the error at each context by that context's own $\epsilon(x)$. Here each dot
-# is one context of one setting (token noise {glue:text}`sharp`): its residual under the best
+# is one context of one setting (token noise {eval}`v["sharp"]`): its residual under the best
 # affine map of all contexts (uniform weights), against its $\epsilon(x)$.
 
 # %%
-chapter.glue_figure("theory-residuals", chapter.figure_context_residuals(res))
+chapter.save_figure("theory-residuals", chapter.figure_context_residuals(res))
 
 # %% [markdown]
-# ```{glue:figure} theory-residuals
+# ```{figure} figures/theory-residuals.png
 # :name: fig-theory-residuals
 # :alt: Three stacked scatter panels: each context's relative residual against its own invertibility error, coloured by setting.
 #
@@ -309,35 +310,35 @@ chapter.glue_figure("theory-residuals", chapter.figure_context_residuals(res))
 # ```
 
 # %% [markdown]
-# **Reading.** With the sharp token channel (noise {glue:text}`sharp`):
+# **Reading.** With the sharp token channel (noise {eval}`v["sharp"]`):
 #
-# 1. *Far from invertible* (the largest context noise), the best $u$ is {glue:md}`best_least`:
-#    whitened held-out $R^2$ {glue:text}`lp_uni_least:.3f` with uniform weights
-#    ({glue:text}`lp_px_least:.3f` under $p(x)$), against {glue:text}`post_uni_least:.3f` for
-#    $p(\mathbf z\mid x)$ and {glue:text}`mode_uni_least:.3f` for the one-hot mode.
-# 2. *Towards invertibility* the log-posterior fit {glue:md}`trend_uni`: at the smallest context
-#    noise it scores {glue:text}`lp_uni_most:.3f` with uniform weights, against
-#    {glue:text}`post_uni_most:.3f` for $p(\mathbf z\mid x)$ and {glue:text}`mode_uni_most:.3f`
+# 1. *Far from invertible* (the largest context noise), the best $u$ is {eval}`v["best_least:md"]`:
+#    whitened held-out $R^2$ {eval}`v["lp_uni_least:.3f"]` with uniform weights
+#    ({eval}`v["lp_px_least:.3f"]` under $p(x)$), against {eval}`v["post_uni_least:.3f"]` for
+#    $p(\mathbf z\mid x)$ and {eval}`v["mode_uni_least:.3f"]` for the one-hot mode.
+# 2. *Towards invertibility* the log-posterior fit {eval}`v["trend_uni:md"]`: at the smallest context
+#    noise it scores {eval}`v["lp_uni_most:.3f"]` with uniform weights, against
+#    {eval}`v["post_uni_most:.3f"]` for $p(\mathbf z\mid x)$ and {eval}`v["mode_uni_most:.3f"]`
 #    for the mode. Spearman's correlation between $\bar\epsilon$ and the log-posterior score is
-#    {glue:text}`rho_uni_sharp:+.2f` (uniform) and {glue:text}`rho_px_sharp:+.2f` ($p(x)$): the
+#    {eval}`v["rho_uni_sharp:+.2f"]` (uniform) and {eval}`v["rho_px_sharp:+.2f"]` ($p(x)$): the
 #    theorem, read as "the log-posterior form tightens as $\epsilon\to0$", predicts a negative
 #    sign. Under $p(x)$ the fitted half's effective sample size (the table's column, mean over
-#    graphs) falls from {glue:text}`ess_table_max:.1f` to {glue:text}`ess_most:.1f` contexts
-#    (against the {glue:text}`n_coef` coefficients per output), which makes the $p(x)$ column
+#    graphs) falls from {eval}`v["ess_table_max:.1f"]` to {eval}`v["ess_most:.1f"]` contexts
+#    (against the {eval}`v["n_coef"]` coefficients per output), which makes the $p(x)$ column
 #    noisy near invertibility; the uniform fit, which always uses about
-#    {glue:text}`n_train:.0f` contexts, {glue:md}`weighting_agrees`. Under uniform weights the
+#    {eval}`v["n_train:.0f"]` contexts, {eval}`v["weighting_agrees:md"]`. Under uniform weights the
 #    invertibility error is not small even at the smallest context noise: its mean over contexts
-#    is {glue:text}`eps_uniform_most:.3f`, and {glue:text}`share_unsure_most:.0%` of the
+#    is {eval}`v["eps_uniform_most:.3f"]`, and {eval}`v["share_unsure_most:.0%"]` of the
 #    contexts have $\epsilon(x)>0.3$ (contexts halfway between codewords), which is why the
 #    figure's uniform row is drawn against that mean and not against $E_{p(x)}[\epsilon]$.
 # 3. *Pointwise*, the figure above says the same: the median residual of the log-posterior map is
-#    {glue:text}`resid_lp_sure:.2f` (in units of $f$'s spread) at contexts with
-#    $\epsilon(x)<0.01$ and {glue:text}`resid_lp_unsure:.2f` at contexts with
+#    {eval}`v["resid_lp_sure:.2f"]` (in units of $f$'s spread) at contexts with
+#    $\epsilon(x)<0.01$ and {eval}`v["resid_lp_unsure:.2f"]` at contexts with
 #    $\epsilon(x)>0.3$; for $p(\mathbf z\mid x)$ the two medians are
-#    {glue:text}`resid_post_sure:.2f` and {glue:text}`resid_post_unsure:.2f`. The error of the
-#    log-posterior form {glue:md}`resid_verdict`.
-# 4. With the noisy token channel (noise {glue:text}`noisy`), $p(\mathbf z\mid x)$ is the best
-#    $u$ in {glue:text}`post_wins_uni_noisy` of {glue:text}`n_per_noise` settings with uniform
+#    {eval}`v["resid_post_sure:.2f"]` and {eval}`v["resid_post_unsure:.2f"]`. The error of the
+#    log-posterior form {eval}`v["resid_verdict:md"]`.
+# 4. With the noisy token channel (noise {eval}`v["noisy"]`), $p(\mathbf z\mid x)$ is the best
+#    $u$ in {eval}`v["post_wins_uni_noisy"]` of {eval}`v["n_per_noise"]` settings with uniform
 #    weights.
 #
 # Why: as the posterior concentrates, $\log\sum_{\mathbf z}p(y\mid\mathbf z)p(\mathbf z\mid x)
@@ -358,10 +359,10 @@ chapter.glue_figure("theory-residuals", chapter.figure_context_residuals(res))
 # log-posteriors. Both need rank $|\mathcal Z|$.
 
 # %%
-chapter.glue_figure("theory-diversity", chapter.figure_diversity(res))
+chapter.save_figure("theory-diversity", chapter.figure_diversity(res))
 
 # %% [markdown]
-# ```{glue:figure} theory-diversity
+# ```{figure} figures/theory-diversity.png
 # :name: fig-theory-diversity
 # :alt: Two scatter panels: numerical rank and condition number of the two diversity matrices against the invertibility error.
 #
@@ -374,14 +375,14 @@ chapter.glue_figure("theory-diversity", chapter.figure_diversity(res))
 print(chapter.reading_diversity(res))
 
 # %% [markdown]
-# The smallest rank over the sweep is {glue:text}`token_rank_min` on the token side and
-# {glue:text}`context_rank_min` on the context side; $|\mathcal Z| =$ {glue:text}`n_configs` is
+# The smallest rank over the sweep is {eval}`v["token_rank_min"]` on the token side and
+# {eval}`v["context_rank_min"]` on the context side; $|\mathcal Z| =$ {eval}`v["n_configs"]` is
 # needed. With a context of $M$ bits,
 # $\log p(\mathbf z\mid x)$ is an affine function of the bits of $x$ plus a per-context
 # constant, so the context-side rank can never exceed $M+1$: the condition needs
 # $M\ge|\mathcal Z|-1$ bits, and the chapter refuses settings that cannot meet it (here
-# $M =$ {glue:text}`context_bits`). Likewise the token side needs at least $|\mathcal Z|+1$
-# tokens. The context side's condition number (up to {glue:text}`context_cond_max:.0f`) grows
+# $M =$ {eval}`v["context_bits"]`). Likewise the token side needs at least $|\mathcal Z|+1$
+# tokens. The context side's condition number (up to {eval}`v["context_cond_max:.0f"]`) grows
 # towards invertibility, where the log-posteriors are dominated by a few huge negative entries.
 
 # %% [markdown]
@@ -393,10 +394,10 @@ print(chapter.reading_diversity(res))
 
 # %%
 quarters = chapter.invertibility_quarters(res)
-chapter.glue_figure("theory-cosines", chapter.figure_cosines(res, quarters))
+chapter.save_figure("theory-cosines", chapter.figure_cosines(res, quarters))
 
 # %% [markdown]
-# ```{glue:figure} theory-cosines
+# ```{figure} figures/theory-cosines.png
 # :name: fig-theory-cosines
 # :alt: Two histogram panels of cosines between pair differences, same concept against different concepts.
 #
@@ -410,17 +411,17 @@ print(chapter.reading_cosines(res, quarters))
 
 # %% [markdown]
 # **Reading.** In the least invertible quarter of the settings the mean cosine between
-# differences of the same concept is {glue:text}`cos_same_least:+.3f`, against
-# {glue:text}`cos_cross_least:+.3f` between differences of different concepts (the baseline);
-# in the most invertible quarter, {glue:text}`cos_same_most:+.3f` against
-# {glue:text}`cos_cross_most:+.3f`. So in this model Corollary 4.2
-# {glue:md}`cor42_verdict`. Near invertibility $f(x)\approx A'\,e_{\hat{\mathbf z}(x)}+b$, so a
+# differences of the same concept is {eval}`v["cos_same_least:+.3f"]`, against
+# {eval}`v["cos_cross_least:+.3f"]` between differences of different concepts (the baseline);
+# in the most invertible quarter, {eval}`v["cos_same_most:+.3f"]` against
+# {eval}`v["cos_cross_most:+.3f"]`. So in this model Corollary 4.2
+# {eval}`v["cor42_verdict:md"]`. Near invertibility $f(x)\approx A'\,e_{\hat{\mathbf z}(x)}+b$, so a
 # difference is $A'(e_{\mathbf z}-e_{\mathbf z'})$, and pairs of one concept give parallel
 # vectors only if $\log p(y\mid\mathbf z)$ is *additive* over the concepts. Our token channel,
 # like the diversity condition's requirement of a full-rank $|\mathcal Z|\times|\mathcal Z|$
 # matrix, is not additive, so here the corollary fails by construction. The positive control
 # in *The token channel decides* runs the same check with an additive channel: there the
-# same-concept differences reach a mean cosine of {glue:text}`cos42_additive_sharp_most:+.2f`
+# same-concept differences reach a mean cosine of {eval}`v["cos42_additive_sharp_most:+.2f"]`
 # near invertibility. The corollary's proof gets its parallel directions from factorising the
 # posterior and dropping the other concepts' log-posterior difference, a step that needs this
 # extra structure.
@@ -435,10 +436,10 @@ print(chapter.reading_cosines(res, quarters))
 # matrix up to scale.
 
 # %%
-chapter.glue_figure("theory-probes", chapter.figure_probe_heatmaps(res, chapter.extreme_settings(res)))
+chapter.save_figure("theory-probes", chapter.figure_probe_heatmaps(res, chapter.extreme_settings(res)))
 
 # %% [markdown]
-# ```{glue:figure} theory-probes
+# ```{figure} figures/theory-probes.png
 # :name: fig-theory-probes
 # :alt: Four annotated heatmaps of cosines between concept directions and probes.
 #
@@ -451,36 +452,36 @@ chapter.glue_figure("theory-probes", chapter.figure_probe_heatmaps(res, chapter.
 print(chapter.reading_probes(res))
 
 # %% [markdown]
-# **Reading.** The mean diagonal of the normalised $W^\top A$ is {glue:text}`diag_A:.2f` with
-# the theorem's directions and {glue:text}`diag_pairs:.2f` with mean pair differences; the mean
-# $|$off-diagonal$|$ is {glue:text}`off_A:.2f` and {glue:text}`off_pairs:.2f`. For scale, two
-# random directions in the $d =$ {glue:text}`width`-dimensional representation have a mean
-# $|\cos|$ of {glue:text}`chance_cos:.2f`. Probes {glue:md}`cor43_verdict`. By diagonal minus
-# off-diagonal, {glue:md}`closer` is the closer of the two to the identity. Single pair
+# **Reading.** The mean diagonal of the normalised $W^\top A$ is {eval}`v["diag_A:.2f"]` with
+# the theorem's directions and {eval}`v["diag_pairs:.2f"]` with mean pair differences; the mean
+# $|$off-diagonal$|$ is {eval}`v["off_A:.2f"]` and {eval}`v["off_pairs:.2f"]`. For scale, two
+# random directions in the $d =$ {eval}`v["width"]`-dimensional representation have a mean
+# $|\cos|$ of {eval}`v["chance_cos:.2f"]`. Probes {eval}`v["cor43_verdict:md"]`. By diagonal minus
+# off-diagonal, {eval}`v["closer:md"]` is the closer of the two to the identity. Single pair
 # differences were not parallel, yet their mean aligns with the probes: averaging pairs and fitting a weakly regularised probe
 # both estimate a class-mean contrast, which makes the agreement partly a property of the
 # estimators (the same caveat the LLM-probing chapter examines). The theorem's version moves
-# from {glue:text}`diag_A_least:.2f` on the diagonal in the least invertible quarter to
-# {glue:text}`diag_A_most:.2f` in the most invertible one, following the log-posterior fit
+# from {eval}`v["diag_A_least:.2f"]` on the diagonal in the least invertible quarter to
+# {eval}`v["diag_A_most:.2f"]` in the most invertible one, following the log-posterior fit
 # that defines $A$ (see above).
 #
 # ## What this chapter shows
 #
 # * Exact and robust: at the optimum, $f(x)$ is an invertible linear image of the next-token
 #   log-odds $\ell(x)$; the trained model reaches that optimum here (KL gap at most
-#   {glue:text}`kl_max:.1e` nats), and a basis-invariant score confirms the trained $f$ and
+#   {eval}`v["kl_max:.1e"]` nats), and a basis-invariant score confirms the trained $f$ and
 #   the exact optimum are the same up to a linear map.
 # * Holds under a condition the paper does not state: $f(x)\approx A\log p(\mathbf z\mid x)+b$
 #   exactly when the token channel is noiseless (whitened $R^2$
-#   {glue:text}`chan_r2_t0_most:.3f` at the smallest context noise), and with token noise the
+#   {eval}`v["chan_r2_t0_most:.3f"]` at the smallest context noise), and with token noise the
 #   remainder grows as the context becomes invertible (at $\eta_y$ = 0.02,
-#   {glue:text}`chan_r2_t002_least:.2f` far from invertibility and
-#   {glue:text}`chan_r2_t002_most:.2f` near it). The trained model's fit
-#   {glue:md}`trend_uni` from {glue:text}`lp_uni_least:.2f` to {glue:text}`lp_uni_most:.2f`
+#   {eval}`v["chan_r2_t002_least:.2f"]` far from invertibility and
+#   {eval}`v["chan_r2_t002_most:.2f"]` near it). The trained model's fit
+#   {eval}`v["trend_uni:md"]` from {eval}`v["lp_uni_least:.2f"]` to {eval}`v["lp_uni_most:.2f"]`
 #   along the same knob: it is the token channel's noise, not invertibility, that breaks it.
-# * Corollary 4.2 {glue:md}`cor42_verdict` with the chapter's channel, by construction; with an
+# * Corollary 4.2 {eval}`v["cor42_verdict:md"]` with the chapter's channel, by construction; with an
 #   additive channel it holds near invertibility (mean same-concept cosine
-#   {glue:text}`cos42_additive_sharp_most:+.2f`). Corollary 4.3's alignment appears, with a
+#   {eval}`v["cos42_additive_sharp_most:+.2f"]`). Corollary 4.3's alignment appears, with a
 #   caveat on what produces it.
 
 
@@ -606,10 +607,10 @@ except chapter.ConfigError as err:
 
 # %% [markdown]
 # Points a good answer makes: how close training came to the exact optimum (largest KL gap
-# {glue:text}`kl_max:.1e` nats on this page) decides whether the theorem's statement is what is
+# {eval}`v["kl_max:.1e"]` nats on this page) decides whether the theorem's statement is what is
 # tested, rather than training. Under uniform weights the whitened $R^2$ of the log-posterior fit
-# {glue:md}`trend_uni` from {glue:text}`lp_uni_least:.2f` (least invertible) to
-# {glue:text}`lp_uni_most:.2f` (most invertible); the theorem predicts a rise. The pointwise
+# {eval}`v["trend_uni:md"]` from {eval}`v["lp_uni_least:.2f"]` (least invertible) to
+# {eval}`v["lp_uni_most:.2f"]` (most invertible); the theorem predicts a rise. The pointwise
 # residuals say the same context by context. Where the posterior or the mode fits as well, the
 # log-posterior form is not singled out. The $p(x)$-weighted score near invertibility rests on a
 # few effective contexts and should not be read alone.

@@ -87,6 +87,7 @@ allow_huge: bool = None  # lift the soft upper bounds ('more with allow_huge') o
 # %%
 from ipta.simulations import chapter
 cfg = chapter.setup(profile, namespace=globals())
+v = chapter.glued  # the numbers the text quotes, by name: {eval}`v["name:format"]`
 
 # %%
 import time
@@ -108,10 +109,10 @@ print(f"{chapter.describe(res)}; this cell took {wall:.0f} s (training and probi
 # near zero is a network that has learned the task; one still falling would gain from more steps.
 
 # %%
-chapter.glue_figure("sim-loss", chapter.figure_training_loss(res))
+chapter.save_figure("sim-loss", chapter.figure_training_loss(res))
 
 # %% [markdown]
-# ```{glue:figure} sim-loss
+# ```{figure} figures/sim-loss.png
 # :name: fig-sim-loss
 # :alt: Two stacked line plots, log scale: training loss above its exact floor against training step, one line per setting.
 #
@@ -133,10 +134,10 @@ display(chapter.table_excess_loss(res))
 # the map is invertible). The dashed line is the exact ceiling for any probe of the masked input.
 
 # %%
-chapter.glue_figure("sim-figure-2", chapter.figure_2(res))
+chapter.save_figure("sim-figure-2", chapter.figure_2(res))
 
 # %% [markdown]
-# ```{glue:figure} sim-figure-2
+# ```{figure} figures/sim-figure-2.png
 # :name: fig-sim-figure-2
 # :alt: Grid of line plots: probe accuracy against m for the chain and against K for each ER graph, four series each.
 #
@@ -179,10 +180,10 @@ print("left panel: correlation between trained accuracy and posterior concentrat
 
 # %%
 numbers = chapter.glue_numbers(res, cfg)
-chapter.glue_figure("sim-controls", chapter.figure_controls(res))
+chapter.save_figure("sim-controls", chapter.figure_controls(res))
 
 # %% [markdown]
-# ```{glue:figure} sim-controls
+# ```{figure} figures/sim-controls.png
 # :name: fig-sim-controls
 # :alt: Two stacked line plots: trained and untrained probe accuracy, pooled and per position, against m and K.
 #
@@ -195,10 +196,10 @@ chapter.glue_figure("sim-controls", chapter.figure_controls(res))
 display(chapter.table_controls(res))
 
 # %%
-chapter.glue_figure("sim-layers", chapter.figure_layers(res))
+chapter.save_figure("sim-layers", chapter.figure_layers(res))
 
 # %% [markdown]
-# ```{glue:figure} sim-layers
+# ```{figure} figures/sim-layers.png
 # :name: fig-sim-layers
 # :alt: Line plot: pooled probe accuracy after each block, trained and untrained, one colour per K.
 #
@@ -211,29 +212,29 @@ chapter.glue_figure("sim-layers", chapter.figure_layers(res))
 display(chapter.table_layers(res))
 
 # %% [markdown]
-# **Reading.** On the ER graphs, the pooled probe reads {glue:text}`acc_right_pooled:.3f` on the
-# trained network and {glue:text}`acc_right_pooled_untrained:.3f` on the untrained one: trained
-# minus untrained is {glue:text}`gain_right_pooled:+.3f` ± {glue:text}`gain_right_pooled_se:.4f`
-# (mean over the panel's {glue:text}`n_runs_right` runs ± its standard error; each run pairs a
+# **Reading.** On the ER graphs, the pooled probe reads {eval}`v["acc_right_pooled:.3f"]` on the
+# trained network and {eval}`v["acc_right_pooled_untrained:.3f"]` on the untrained one: trained
+# minus untrained is {eval}`v["gain_right_pooled:+.3f"]` ± {eval}`v["gain_right_pooled_se:.4f"]`
+# (mean over the panel's {eval}`v["n_runs_right"]` runs ± its standard error; each run pairs a
 # trained network with itself untrained, so the test flips the signs of the runs' differences,
-# and Holm's method corrects the page's {glue:text}`n_verdicts` verdicts together), so by this
-# reading training {glue:md}`verdict_right_pooled`. Per masked position the probes read
-# {glue:text}`acc_right_per_position:.3f` trained and
-# {glue:text}`acc_right_per_position_untrained:.3f` untrained, a difference of
-# {glue:text}`gain_right_per_position:+.3f` ± {glue:text}`gain_right_per_position_se:.4f`:
-# training {glue:md}`verdict_right_per_position`. On the trained network, per-position probes
-# read {glue:text}`per_position_minus_pooled:+.3f` more than the pooled one. Layer by layer,
-# trained minus untrained is {glue:text}`gain_right_first:+.3f` ±
-# {glue:text}`gain_right_first_se:.4f` after the first block (training
-# {glue:md}`verdict_right_first`) and {glue:text}`gain_right_last:+.3f` ±
-# {glue:text}`gain_right_last_se:.4f` after the last (training {glue:md}`verdict_right_last`);
-# the trained network's most readable block is number {glue:text}`best_layer`
-# ({glue:text}`best_layer_acc:.3f`). On the chain, trained minus untrained is
-# {glue:text}`gain_left_pooled:+.3f` ± {glue:text}`gain_left_pooled_se:.4f` pooled (training
-# {glue:md}`verdict_left_pooled`) and {glue:text}`gain_left_per_position:+.3f` ±
-# {glue:text}`gain_left_per_position_se:.4f` per position (training
-# {glue:md}`verdict_left_per_position`). The pooled probe's verdict on the ER graphs is
-# therefore {glue:md}`pooling_verdict`; the differences per position are small either way.
+# and Holm's method corrects the page's {eval}`v["n_verdicts"]` verdicts together), so by this
+# reading training {eval}`v["verdict_right_pooled:md"]`. Per masked position the probes read
+# {eval}`v["acc_right_per_position:.3f"]` trained and
+# {eval}`v["acc_right_per_position_untrained:.3f"]` untrained, a difference of
+# {eval}`v["gain_right_per_position:+.3f"]` ± {eval}`v["gain_right_per_position_se:.4f"]`:
+# training {eval}`v["verdict_right_per_position:md"]`. On the trained network, per-position probes
+# read {eval}`v["per_position_minus_pooled:+.3f"]` more than the pooled one. Layer by layer,
+# trained minus untrained is {eval}`v["gain_right_first:+.3f"]` ±
+# {eval}`v["gain_right_first_se:.4f"]` after the first block (training
+# {eval}`v["verdict_right_first:md"]`) and {eval}`v["gain_right_last:+.3f"]` ±
+# {eval}`v["gain_right_last_se:.4f"]` after the last (training {eval}`v["verdict_right_last:md"]`);
+# the trained network's most readable block is number {eval}`v["best_layer"]`
+# ({eval}`v["best_layer_acc:.3f"]`). On the chain, trained minus untrained is
+# {eval}`v["gain_left_pooled:+.3f"]` ± {eval}`v["gain_left_pooled_se:.4f"]` pooled (training
+# {eval}`v["verdict_left_pooled:md"]`) and {eval}`v["gain_left_per_position:+.3f"]` ±
+# {eval}`v["gain_left_per_position_se:.4f"]` per position (training
+# {eval}`v["verdict_left_per_position:md"]`). The pooled probe's verdict on the ER graphs is
+# therefore {eval}`v["pooling_verdict:md"]`; the differences per position are small either way.
 
 # %% [markdown]
 # ## A readout that can fail
@@ -251,10 +252,10 @@ display(chapter.table_layers(res))
 # falls below 0.7.
 
 # %%
-chapter.glue_figure("sim-unseen", chapter.figure_unseen(res))
+chapter.save_figure("sim-unseen", chapter.figure_unseen(res))
 
 # %% [markdown]
-# ```{glue:figure} sim-unseen
+# ```{figure} figures/sim-unseen.png
 # :name: fig-sim-unseen
 # :alt: Two stacked line plots: probe accuracy on latent configurations never seen in fitting, trained and untrained, pooled and per position, and the raw bits', against m and against K.
 #
@@ -268,17 +269,17 @@ display(chapter.table_unseen(res))
 
 # %% [markdown]
 # **Reading.** On configurations it never saw, the pooled probe reads
-# {glue:text}`acc_right_pooled_unseen:.3f` on the trained network and
-# {glue:text}`acc_right_pooled_unseen_untrained:.3f` on the untrained one (ER graphs): trained
-# minus untrained {glue:text}`gain_right_pooled_unseen:+.3f` ±
-# {glue:text}`gain_right_pooled_unseen_se:.4f`, so training {glue:md}`verdict_right_pooled_unseen`.
-# Per masked position: {glue:text}`acc_right_per_position_unseen:.3f` against
-# {glue:text}`acc_right_per_position_unseen_untrained:.3f`, training
-# {glue:md}`verdict_right_per_position_unseen`. On the chain: pooled
-# {glue:text}`gain_left_pooled_unseen:+.3f` (training {glue:md}`verdict_left_pooled_unseen`),
-# per position {glue:text}`gain_left_per_position_unseen:+.3f` (training
-# {glue:md}`verdict_left_per_position_unseen`). The raw observed bits read
-# {glue:text}`acc_right_raw_unseen:.3f` on the ER graphs and {glue:text}`acc_left_raw_unseen:.3f`
+# {eval}`v["acc_right_pooled_unseen:.3f"]` on the trained network and
+# {eval}`v["acc_right_pooled_unseen_untrained:.3f"]` on the untrained one (ER graphs): trained
+# minus untrained {eval}`v["gain_right_pooled_unseen:+.3f"]` ±
+# {eval}`v["gain_right_pooled_unseen_se:.4f"]`, so training {eval}`v["verdict_right_pooled_unseen:md"]`.
+# Per masked position: {eval}`v["acc_right_per_position_unseen:.3f"]` against
+# {eval}`v["acc_right_per_position_unseen_untrained:.3f"]`, training
+# {eval}`v["verdict_right_per_position_unseen:md"]`. On the chain: pooled
+# {eval}`v["gain_left_pooled_unseen:+.3f"]` (training {eval}`v["verdict_left_pooled_unseen:md"]`),
+# per position {eval}`v["gain_left_per_position_unseen:+.3f"]` (training
+# {eval}`v["verdict_left_per_position_unseen:md"]`). The raw observed bits read
+# {eval}`v["acc_right_raw_unseen:.3f"]` on the ER graphs and {eval}`v["acc_left_raw_unseen:.3f"]`
 # on the chain: the observation map of appendix G.1 (bits of a random relabelling of the joint
 # configuration) is itself a kind of lookup table, and these numbers say how much of a concept
 # the network makes linearly readable beyond it.
@@ -308,9 +309,9 @@ display(chapter.table_unseen(res))
 display(chapter.table_diversity(res))
 
 # %% [markdown]
-# {glue:text}`n_meet` of the {glue:text}`n_settings` settings reach it (largest rank
-# {glue:text}`rank_max:.0f`; the largest $m$ is {glue:text}`max_m` against at least
-# {glue:text}`min_z` configurations). So Theorem 3.1 does not apply to Figure 2's task as
+# {eval}`v["n_meet"]` of the {eval}`v["n_settings"]` settings reach it (largest rank
+# {eval}`v["rank_max:.0f"]`; the largest $m$ is {eval}`v["max_m"]` against at least
+# {eval}`v["min_z"]` configurations). So Theorem 3.1 does not apply to Figure 2's task as
 # stated: that its latents are linearly readable is an empirical finding about this network, not
 # a consequence of the theorem, and a failure to read them would not contradict it either.
 

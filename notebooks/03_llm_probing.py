@@ -66,6 +66,7 @@ allow_huge: bool = None  # lift the soft upper bounds ('more with allow_huge') o
 # %%
 from ipta.probing import chapter
 cfg = chapter.setup(profile, namespace=globals())
+v = chapter.glued  # the numbers the text quotes, by name: {eval}`v["name:format"]`
 
 # %% [markdown]
 # ## The concept sets
@@ -98,10 +99,10 @@ chapter.table_counts(res)
 # fitted on all pairs of concept $j$. Rows are directions, columns probes, in the paper's order.
 
 # %%
-chapter.glue_figure("probe-paper", chapter.figure_paper_heatmaps(res))
+chapter.save_figure("probe-paper", chapter.figure_paper_heatmaps(res))
 
 # %% [markdown]
-# ```{glue:figure} probe-paper
+# ```{figure} figures/probe-paper.png
 # :name: fig-probe-paper
 # :alt: Heatmaps, one per model and concept set: cosine between each concept's direction and each concept's probe, 27 by 27, with concept names.
 #
@@ -130,7 +131,7 @@ chapter.glue_figure("probe-paper", chapter.figure_paper_heatmaps(res))
 # Paper mode fits $a_i$ and $w_j$ on the same pairs. Here, for each seed, the **words** are split
 # in two: duplicated and identical pairs are dropped, words linked by a pair (in any concept)
 # stay together, and whole groups go to the held-out side until it holds
-# {glue:text}`test_share:.0%` of the pairs, so no word (and no pair) is on both sides. The probes
+# {eval}`v["test_share:.0%"]` of the pairs, so no word (and no pair) is on both sides. The probes
 # $w_j$ are fitted on the training side, the directions $a_i$ on the **held-out** side, so
 # $M_{ij}=\cos(a_i^{\text{test}}, w_j^{\text{train}})$ shares no pair between its rows and
 # columns. Two references, which must not be confused:
@@ -157,7 +158,7 @@ chapter.glue_figure("probe-paper", chapter.figure_paper_heatmaps(res))
 # gap $\lVert A W - P_S\rVert_F$ with $P_S = A(A^\top A)^{-1}A^\top$ (zero when $W$ is $A$'s
 # pseudo-inverse), probe accuracy on the held-out pairs, the share of probe fits in which lbfgs
 # converged, and the training pairs per concept a probe of $D$ weights was fitted on. Means and
-# standard deviations are over {glue:text}`n_seeds` seeds.
+# standard deviations are over {eval}`v["n_seeds"]` seeds.
 #
 # **A positive control.** The same pipeline (split, $C$ sweep, held-out comparison, causal inner
 # product) also runs on representations of the theory chapter's model, where the corollaries'
@@ -179,10 +180,10 @@ chapter.folded(chapter.table_rows(table), f"Every row of the summary ({len(table
 chapter.table_reliability(res)
 
 # %%
-chapter.glue_figure("probe-c-sweep", chapter.figure_c_sweep(table))
+chapter.save_figure("probe-c-sweep", chapter.figure_c_sweep(table))
 
 # %% [markdown]
-# ```{glue:figure} probe-c-sweep
+# ```{figure} figures/probe-c-sweep.png
 # :name: fig-probe-c-sweep
 # :alt: Line plots against C, one panel per model and set: mean diagonal and off-diagonal of the held-out matrix, the permuted-label null and the split-half ceiling.
 #
@@ -197,10 +198,10 @@ chapter.glue_figure("probe-c-sweep", chapter.figure_c_sweep(table))
 # above use the same colour scale, −1 to 1.
 
 # %%
-chapter.glue_figure("probe-rigorous", chapter.figure_rigorous_heatmaps(res, cfg))
+chapter.save_figure("probe-rigorous", chapter.figure_rigorous_heatmaps(res, cfg))
 
 # %% [markdown]
-# ```{glue:figure} probe-rigorous
+# ```{figure} figures/probe-rigorous.png
 # :name: fig-probe-rigorous
 # :alt: Heatmaps, one per model and concept set: held-out cosine between concept directions and probes, 27 by 27, with concept names.
 #
@@ -220,37 +221,37 @@ chapter.glue_figure("probe-rigorous", chapter.figure_rigorous_heatmaps(res, cfg)
 display(chapter.table_closing(table, res, cfg))
 
 # %% [markdown]
-# **Reading** (for {glue:md}`model` on the {glue:md}`set` pairs). In paper mode the mean diagonal
-# is {glue:text}`paper_diag:.3f` and the mean |off-diagonal| {glue:text}`paper_off:.3f`. With
+# **Reading** (for {eval}`v["model:md"]` on the {eval}`v["set:md"]` pairs). In paper mode the mean diagonal
+# is {eval}`v["paper_diag:.3f"]` and the mean |off-diagonal| {eval}`v["paper_off:.3f"]`. With
 # the directions fitted on the probes' own training pairs, the diagonal at
-# $C=${glue:text}`c_lo:g` is {glue:text}`same_lo:.3f`: near 1 by construction, as the previous
-# section explains. Held out, it is {glue:text}`held_lo:.3f` at $C=${glue:text}`c_lo:g`, where the
-# probe is nearly the mean-difference estimator (which scores {glue:text}`estimator:.3f`), and
-# {glue:text}`held_hi:.3f` ± {glue:text}`held_hi_sd:.3f` at $C=${glue:text}`c_hi:g`
-# ({glue:text}`causal_hi:.3f` under the causal inner product), against a noise ceiling of
-# {glue:text}`noise_ceiling:.3f`; the permuted-label null reads {glue:text}`null_hi:.3f` and
-# random directions {glue:text}`random:.3f`. The mean |off-diagonal| at $C=${glue:text}`c_hi:g`
-# is {glue:text}`off_hi:.3f` ({glue:text}`causal_off_hi:.3f` causal), and the probes classify
-# held-out pairs with accuracy {glue:text}`acc_hi:.3f`. At that $C$ each probe of
-# $D=${glue:text}`D:.0f` weights was fitted on a median of {glue:text}`train_pairs:.0f`
+# $C=${eval}`v["c_lo:g"]` is {eval}`v["same_lo:.3f"]`: near 1 by construction, as the previous
+# section explains. Held out, it is {eval}`v["held_lo:.3f"]` at $C=${eval}`v["c_lo:g"]`, where the
+# probe is nearly the mean-difference estimator (which scores {eval}`v["estimator:.3f"]`), and
+# {eval}`v["held_hi:.3f"]` ± {eval}`v["held_hi_sd:.3f"]` at $C=${eval}`v["c_hi:g"]`
+# ({eval}`v["causal_hi:.3f"]` under the causal inner product), against a noise ceiling of
+# {eval}`v["noise_ceiling:.3f"]`; the permuted-label null reads {eval}`v["null_hi:.3f"]` and
+# random directions {eval}`v["random:.3f"]`. The mean |off-diagonal| at $C=${eval}`v["c_hi:g"]`
+# is {eval}`v["off_hi:.3f"]` ({eval}`v["causal_off_hi:.3f"]` causal), and the probes classify
+# held-out pairs with accuracy {eval}`v["acc_hi:.3f"]`. At that $C$ each probe of
+# $D=${eval}`v["D:.0f"]` weights was fitted on a median of {eval}`v["train_pairs:.0f"]`
 # training pairs: the classes are separable, and the weight follows the within-class
 # covariance, so a low Euclidean cosine with the mean difference is expected whatever the
 # model represents. The positive control shows how low: where the corollary holds by
-# construction, the held-out diagonal falls from {glue:text}`control_held_lo:.3f` at
-# $C=${glue:text}`c_lo:g` to {glue:text}`control_held_hi:.3f` at $C=${glue:text}`c_hi:g`
-# ({glue:text}`control_causal_hi:.3f` causal; noise ceiling {glue:text}`control_ceiling:.3f`),
-# while its off-diagonal falls to {glue:text}`control_off_hi:.3f` (null
-# {glue:text}`control_null_off_hi:.3f`); with the named channel, where Corollary 4.2's premise
+# construction, the held-out diagonal falls from {eval}`v["control_held_lo:.3f"]` at
+# $C=${eval}`v["c_lo:g"]` to {eval}`v["control_held_hi:.3f"]` at $C=${eval}`v["c_hi:g"]`
+# ({eval}`v["control_causal_hi:.3f"]` causal; noise ceiling {eval}`v["control_ceiling:.3f"]`),
+# while its off-diagonal falls to {eval}`v["control_off_hi:.3f"]` (null
+# {eval}`v["control_null_off_hi:.3f"]`); with the named channel, where Corollary 4.2's premise
 # fails but 4.3's alignment is still expected (see the theory chapter), the diagonal is
-# {glue:text}`named_held_hi:.3f` and the off-diagonal {glue:text}`named_off_hi:.3f`. So a
+# {eval}`v["named_held_hi:.3f"]` and the off-diagonal {eval}`v["named_off_hi:.3f"]`. So a
 # diagonal well below the ceiling at large $C$ does not by itself refute Corollary 4.3; what
 # the corollary predicts, and the control shows, is an off-diagonal near the null's with a
 # diagonal well above it. The least reliable concept has a noise ceiling of
-# {glue:text}`min_noise_ceiling:.2f` and the smallest held-out side
-# {glue:text}`min_test_pairs:.0f` pairs. Held out at $C=${glue:text}`c_hi:g`, for every model
-# and set: {glue:md}`every_run`. Convergence: {glue:md}`converged_note`; in paper mode, with
+# {eval}`v["min_noise_ceiling:.2f"]` and the smallest held-out side
+# {eval}`v["min_test_pairs:.0f"]` pairs. Held out at $C=${eval}`v["c_hi:g"]`, for every model
+# and set: {eval}`v["every_run:md"]`. Convergence: {eval}`v["converged_note:md"]`; in paper mode, with
 # the authors' 500 iterations, the share of converged fits is
-# {glue:text}`paper_converged:.2f`.
+# {eval}`v["paper_converged:.2f"]`.
 #
 # The paper reports, for Pythia, Llama and DeepSeek models, heatmaps whose diagonal is close to
 # 1 with small off-diagonal entries. Our paper-mode numbers for two much smaller models can be

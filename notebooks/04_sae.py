@@ -87,6 +87,7 @@ allow_huge: bool = None  # lift the soft upper bounds ('more with allow_huge') o
 # %%
 from ipta.sae import chapter
 cfg = chapter.setup(profile, namespace=globals())
+v = chapter.glued  # the numbers the text quotes, by name: {eval}`v["name:format"]`
 
 # %% [markdown]
 # ## What is trained
@@ -191,14 +192,14 @@ numbers = chapter.glue_numbers(res, cfg)
 # ## What the metric says when the answer is known
 #
 # Before the metric judges SAEs trained on a real model, it should be shown what it says about
-# an SAE that *did* find the concepts. We plant them. {glue:text}`planted_n_atoms` unit
-# vectors in {glue:text}`planted_d_model` dimensions form a true dictionary; a token is a sparse
-# code over it (about {glue:text}`planted_active:.0f` atoms active, each with a value from
+# an SAE that *did* find the concepts. We plant them. {eval}`v["planted_n_atoms"]` unit
+# vectors in {eval}`v["planted_d_model"]` dimensions form a true dictionary; a token is a sparse
+# code over it (about {eval}`v["planted_active:.0f"]` atoms active, each with a value from
 # $0.5 + \mathrm{Exp}(1)$) plus a little noise; concept $k$ is atom $k$, so its log-odds are a
 # known function of one known code. A word pair of concept $k$ is two "words" that share
 # everything but atom $k$, present in the base word and absent in the target, as the paper's
 # pairs differ in one concept. The chapter's own code then does everything it does on the real
-# model: one probe per concept on its {glue:text}`planted_pairs` pairs, the four variants
+# model: one probe per concept on its {eval}`v["planted_pairs"]` pairs, the four variants
 # trained on the planted tokens, their untrained copies, random features, every reading of the
 # metric, and the verdicts below. The **true codes** of the pair words are what a perfect SAE
 # would output.
@@ -207,32 +208,32 @@ numbers = chapter.glue_numbers(res, cfg)
 chapter.table_planted(res.planted)
 
 # %% [markdown]
-# In the table, the true codes score {glue:text}`planted_perfect_paper:.3f` by the paper's
-# reading, {glue:text}`planted_perfect_raw:.3f` raw, {glue:text}`planted_perfect_spearman:.3f`
-# by Spearman and {glue:text}`planted_perfect_heldout:.3f` held out: far from 1 even though each
+# In the table, the true codes score {eval}`v["planted_perfect_paper:.3f"]` by the paper's
+# reading, {eval}`v["planted_perfect_raw:.3f"]` raw, {eval}`v["planted_perfect_spearman:.3f"]`
+# by Spearman and {eval}`v["planted_perfect_heldout:.3f"]` held out: far from 1 even though each
 # concept owns an exact feature, because a concept's probe is scored on every word of every
 # concept, and its atom is silent on almost all of them. That is the scale against which the
 # real SAEs' numbers below should be read. The metric ranks the true codes above every trained
-# variant in these readings: {glue:md}`planted_perfect_first`; every trained variant beats its
-# untrained copy (the verdict test below, corrected over the table) in: {glue:md}`planted_trained_beat`;
+# variant in these readings: {eval}`v["planted_perfect_first:md"]`; every trained variant beats its
+# untrained copy (the verdict test below, corrected over the table) in: {eval}`v["planted_trained_beat:md"]`;
 # and the untrained copies sit within 0.05 of random features in:
-# {glue:md}`planted_untrained_random`.
+# {eval}`v["planted_untrained_random:md"]`.
 #
 # The same true codes, their information untouched, can be made to score differently. Multiplied
-# by {glue:text}`planted_scale_small:g`, they score {glue:text}`planted_paper_small:.3f` by the
-# paper's reading; multiplied by {glue:text}`planted_scale_large:g`,
-# {glue:text}`planted_paper_large:.3f`: the exponential in the paper's reading makes it a
+# by {eval}`v["planted_scale_small:g"]`, they score {eval}`v["planted_paper_small:.3f"]` by the
+# paper's reading; multiplied by {eval}`v["planted_scale_large:g"]`,
+# {eval}`v["planted_paper_large:.3f"]`: the exponential in the paper's reading makes it a
 # measure of the codes' scale as much as of their content, which the raw and Spearman readings
 # are blind to. Made denser (every zero replaced by a tiny positive value, far below any active
 # code), they keep every reading but Spearman, which falls from
-# {glue:text}`planted_spearman_sparse:.3f` to {glue:text}`planted_spearman_dense:.3f`: ranks
+# {eval}`v["planted_spearman_sparse:.3f"]` to {eval}`v["planted_spearman_dense:.3f"]`: ranks
 # of near-zero values are noise.
 
 # %%
-chapter.glue_figure("sae-planted", chapter.figure_planted(res.planted))
+chapter.save_figure("sae-planted", chapter.figure_planted(res.planted))
 
 # %% [markdown]
-# ```{glue:figure} sae-planted
+# ```{figure} figures/sae-planted.png
 # :name: fig-sae-planted
 # :alt: Two stacked line plots: the mean PCC of the planted true codes in five readings, against a rescaling factor (top) and against the share of zeros made slightly positive (bottom).
 #
@@ -256,10 +257,10 @@ chapter.glue_figure("sae-planted", chapter.figure_planted(res.planted))
 chapter.table_chance(res)
 
 # %%
-chapter.glue_figure("sae-chance", chapter.figure_chance(res))
+chapter.save_figure("sae-chance", chapter.figure_chance(res))
 
 # %% [markdown]
-# ```{glue:figure} sae-chance
+# ```{figure} figures/sae-chance.png
 # :name: fig-sae-chance
 # :alt: Five stacked horizontal bar charts: mean assigned correlation of each trained variant and each control, one chart per reading of the metric.
 #
@@ -270,20 +271,20 @@ chapter.glue_figure("sae-chance", chapter.figure_chance(res))
 # ```
 
 # %% [markdown]
-# Dense random features, which learned nothing, score {glue:text}`random_pcc:.3f` by the paper's
-# reading; keeping each word's $k$ largest, {glue:text}`random_topk_pcc:.3f`. The model's own
-# dimensions score {glue:text}`model_dims_pcc:.3f` and the ceiling {glue:text}`ceiling_pcc:.3f`.
-# So the metric {glue:md}`density`: an untrained ReLU dictionary (the p-annealing SAE before
-# training, L0 near $F/2$) scores {glue:text}`panneal_untrained_pcc:.3f`. The variants rank
-# {glue:md}`order` by the paper's reading and {glue:md}`order_spearman` by Spearman's; the
+# Dense random features, which learned nothing, score {eval}`v["random_pcc:.3f"]` by the paper's
+# reading; keeping each word's $k$ largest, {eval}`v["random_topk_pcc:.3f"]`. The model's own
+# dimensions score {eval}`v["model_dims_pcc:.3f"]` and the ceiling {eval}`v["ceiling_pcc:.3f"]`.
+# So the metric {eval}`v["density:md"]`: an untrained ReLU dictionary (the p-annealing SAE before
+# training, L0 near $F/2$) scores {eval}`v["panneal_untrained_pcc:.3f"]`. The variants rank
+# {eval}`v["order:md"]` by the paper's reading and {eval}`v["order_spearman:md"]` by Spearman's; the
 # paper's Table 2 ranks structured > p-annealing > top-k > batch-top-k. Held out, the trained
-# variants score top-k {glue:text}`topk_heldout:.3f`, batch-top-k
-# {glue:text}`batchtopk_heldout:.3f`, p-annealing {glue:text}`panneal_heldout:.3f` and
-# structured {glue:text}`structured_heldout:.3f`, against {glue:text}`random_topk_heldout:.3f`
-# for sparse random features and {glue:text}`ceiling_heldout:.3f` for the ceiling.
+# variants score top-k {eval}`v["topk_heldout:.3f"]`, batch-top-k
+# {eval}`v["batchtopk_heldout:.3f"]`, p-annealing {eval}`v["panneal_heldout:.3f"]` and
+# structured {eval}`v["structured_heldout:.3f"]`, against {eval}`v["random_topk_heldout:.3f"]`
+# for sparse random features and {eval}`v["ceiling_heldout:.3f"]` for the ceiling.
 # Batch-top-k's inference threshold is calibrated after training so that inference keeps $k$
-# codes per token on training activations: its held-out L0 is {glue:text}`batchtopk_l0:.1f` for
-# $k$ = {glue:text}`k`.
+# codes per token on training activations: its held-out L0 is {eval}`v["batchtopk_l0:.1f"]` for
+# $k$ = {eval}`v["k"]`.
 #
 # ### The verdicts, tested
 #
@@ -293,11 +294,11 @@ chapter.glue_figure("sae-chance", chapter.figure_chance(res))
 # features keeps exactly the values it takes on the pair words, placed on the words in the order
 # of a random projection, so the control has the variant's scale and sparsity, feature by
 # feature, and none of its learning. Each comparison in each of the five readings is a verdict,
-# {glue:text}`n_verdicts` in all.
+# {eval}`v["n_verdicts"]` in all.
 #
 # The gain is the mean over seeds and concepts of the variant's assigned correlation minus the
 # control's. Its uncertainty has three sources, and a hierarchical bootstrap
-# ({glue:text}`n_boot` replicates) resamples all three: the seeds (the same draws on both sides
+# ({eval}`v["n_boot"]` replicates) resamples all three: the seeds (the same draws on both sides
 # where the seed pairs them), the concepts, and the word pairs within each concept; each
 # concept keeps the feature the metric assigned it on all the words. The one-sided p-value is
 # normal with the bootstrap's standard error, and Holm's method corrects the whole table, so
@@ -307,39 +308,39 @@ chapter.glue_figure("sae-chance", chapter.figure_chance(res))
 chapter.table_verdicts(res.verdicts)
 
 # %%
-chapter.glue_figure("sae-verdicts", chapter.figure_verdicts(res.verdicts))
+chapter.save_figure("sae-verdicts", chapter.figure_verdicts(res.verdicts))
 
 # %% [markdown]
-# ```{glue:figure} sae-verdicts
+# ```{figure} figures/sae-verdicts.png
 # :name: fig-sae-verdicts
 # :alt: Four panels, one per variant: each control and reading as a row, the gain in mean PCC as a dot with a 95 percent interval; filled dots survive the correction.
 #
 # Every verdict of the table with its 95% interval (the gain ± 1.96 bootstrap standard errors);
-# a filled dot survives Holm's correction over the {glue:text}`n_verdicts` verdicts.
+# a filled dot survives Holm's correction over the {eval}`v["n_verdicts"]` verdicts.
 # ```
 
 # %% [markdown]
-# **What holds.** In every reading: {glue:md}`beats_every`. In some readings only:
-# {glue:md}`beats_some`. In none: {glue:md}`beats_none`. A verdict that holds in one reading and
+# **What holds.** In every reading: {eval}`v["beats_every:md"]`. In some readings only:
+# {eval}`v["beats_some:md"]`. In none: {eval}`v["beats_none:md"]`. A verdict that holds in one reading and
 # not in another is a statement about the reading as much as about the SAE: the planted
 # benchmark above shows how far the paper's reading moves with the scale of codes whose content
 # is fixed, and how Spearman's moves with their density.
 #
-# **Is the test honest?** Untrained copies for {glue:text}`n_nulls` comparisons in which
+# **Is the test honest?** Untrained copies for {eval}`v["n_nulls"]` comparisons in which
 # nothing differs (one group of seeds the chapter never trains against another, and random
 # features against random features) give its false-positive rate: it declares "beats" at 5% in
-# {glue:text}`null_share:.1%` of them (95% interval {glue:text}`null_low:.1%` to
-# {glue:text}`null_high:.1%`): {glue:md}`null_verdict`. On the planted benchmark, where the
-# trained variants did find the concepts, {glue:text}`planted_n_beats` of
-# {glue:text}`planted_n_verdicts` verdicts hold, and its nulls give
-# {glue:text}`planted_null_share:.1%` ({glue:md}`planted_null_verdict`).
+# {eval}`v["null_share:.1%"]` of them (95% interval {eval}`v["null_low:.1%"]` to
+# {eval}`v["null_high:.1%"]`): {eval}`v["null_verdict:md"]`. On the planted benchmark, where the
+# trained variants did find the concepts, {eval}`v["planted_n_beats"]` of
+# {eval}`v["planted_n_verdicts"]` verdicts hold, and its nulls give
+# {eval}`v["planted_null_share:.1%"]` ({eval}`v["planted_null_verdict:md"]`).
 #
 # **What the table can detect.** The median standard error of a gain is
-# {glue:text}`median_sd:.3f`; with Holm over the table, a gain of about
-# {glue:text}`detectable:.3f` is found 80% of the time. {glue:md}`error_source`
-# ({glue:text}`seed_share:.0%` of the variance is the seeds'): with 10 seeds the same figure
-# would be {glue:text}`detectable_10:.3f`, with 6 {glue:text}`detectable_6:.3f`, with 1
-# {glue:text}`detectable_1:.3f`. The book trains {glue:text}`n_seeds` seeds, each a few minutes
+# {eval}`v["median_sd:.3f"]`; with Holm over the table, a gain of about
+# {eval}`v["detectable:.3f"]` is found 80% of the time. {eval}`v["error_source:md"]`
+# ({eval}`v["seed_share:.0%"]` of the variance is the seeds'): with 10 seeds the same figure
+# would be {eval}`v["detectable_10:.3f"]`, with 6 {eval}`v["detectable_6:.3f"]`, with 1
+# {eval}`v["detectable_1:.3f"]`. The book trains {eval}`v["n_seeds"]` seeds, each a few minutes
 # of training on this machine; the figures say what more seeds would buy, and that where the
 # concepts and words dominate, a sharper verdict needs more of them rather than more seeds.
 
@@ -383,11 +384,11 @@ chapter.table_summary(res.main + res.matched)
 # ## Reconstruction over training (Figure 6) and at the end (Figure 4b)
 
 # %%
-chapter.glue_figure("sae-figure-6", chapter.figure_curves(
+chapter.save_figure("sae-figure-6", chapter.figure_curves(
     res.main, ("pairs_mse", "val_mse", "val_l0"), lambda r: chapter.VARIANT_LABELS[r.variant], ""))
 
 # %% [markdown]
-# ```{glue:figure} sae-figure-6
+# ```{figure} figures/sae-figure-6.png
 # :name: fig-sae-figure-6
 # :alt: Three stacked line plots against training step: MSE on word-pair inputs, MSE on held-out tokens and L0, one line per variant.
 #
@@ -397,10 +398,10 @@ chapter.glue_figure("sae-figure-6", chapter.figure_curves(
 # ```
 
 # %%
-chapter.glue_figure("sae-figure-4b", chapter.figure_final_mse(res))
+chapter.save_figure("sae-figure-4b", chapter.figure_final_mse(res))
 
 # %% [markdown]
-# ```{glue:figure} sae-figure-4b
+# ```{figure} figures/sae-figure-4b.png
 # :name: fig-sae-figure-4b
 # :alt: Bar chart: final MSE on word-pair inputs per variant, at its own L0 and at matched k.
 #
@@ -429,13 +430,13 @@ chapter.glue_figure("sae-figure-4b", chapter.figure_final_mse(res))
 #   $\lambda_t$), so that the two readings differ only in where the nuclear norm acts.
 
 # %%
-chapter.glue_figure("sae-figure-7", chapter.figure_curves(
+chapter.save_figure("sae-figure-7", chapter.figure_curves(
     res.ablation, ("val_mse", "mean_pcc", "coverage"),
     lambda r: (f"{chapter.VARIANT_LABELS[r.variant]}, alpha = {r.alpha:g}" if r.alpha
                else "p-annealing (alpha = 0)"), ""))
 
 # %% [markdown]
-# ```{glue:figure} sae-figure-7
+# ```{figure} figures/sae-figure-7.png
 # :name: fig-sae-figure-7
 # :alt: Three stacked line plots against training step: held-out MSE, mean PCC and coverage, one line per alpha and reading.
 #
@@ -449,12 +450,12 @@ chapter.table_summary(res.ablation)
 
 # %% [markdown]
 # Averaged over the ablation's $\alpha>0$ and seeds, the nuclear-norm reading scores
-# {glue:text}`ablation_structured_pcc:.3f` (held-out L0 {glue:text}`ablation_structured_l0:.0f`)
-# and the adapter reading {glue:text}`ablation_adapter_pcc:.3f` (L0
-# {glue:text}`ablation_adapter_l0:.0f`). Read the adapter's number against dense codes, not
+# {eval}`v["ablation_structured_pcc:.3f"]` (held-out L0 {eval}`v["ablation_structured_l0:.0f"]`)
+# and the adapter reading {eval}`v["ablation_adapter_pcc:.3f"]` (L0
+# {eval}`v["ablation_adapter_l0:.0f"]`). Read the adapter's number against dense codes, not
 # sparse ones: its branch is a ReLU encoder with no sparsity penalty, so its codes are as dense
 # as that L0 says, and dense random features, which learned nothing, score
-# {glue:text}`random_pcc:.3f` on the same words.
+# {eval}`v["random_pcc:.3f"]` on the same words.
 
 # %% [markdown]
 # ## Does the answer depend on scale?
@@ -478,10 +479,10 @@ if long is None:
           "an hour).")
 else:
     display(chapter.table_long_settings(long))
-chapter.glue_figure("sae-long", chapter.figure_long(long))
+chapter.save_figure("sae-long", chapter.figure_long(long))
 
 # %% [markdown]
-# ```{glue:figure} sae-long
+# ```{figure} figures/sae-long.png
 # :name: fig-sae-long
 # :alt: Six line plots against training tokens: four readings of each variant's mean PCC minus its untrained copy's, the size of its codes and its reconstruction error on the pair words.
 #
@@ -494,25 +495,25 @@ chapter.glue_figure("sae-long", chapter.figure_long(long))
 long_numbers = chapter.glue_long_numbers(long)
 
 # %% [markdown]
-# After {glue:text}`long_tokens:,.0f` training tokens the variants end at held-out L0 of
-# {glue:text}`long_topk_l0:.0f` (top-k), {glue:text}`long_batchtopk_l0:.0f` (batch-top-k),
-# {glue:text}`long_panneal_l0:.0f` (p-annealing) and {glue:text}`long_structured_l0:.0f`
+# After {eval}`v["long_tokens:,.0f"]` training tokens the variants end at held-out L0 of
+# {eval}`v["long_topk_l0:.0f"]` (top-k), {eval}`v["long_batchtopk_l0:.0f"]` (batch-top-k),
+# {eval}`v["long_panneal_l0:.0f"]` (p-annealing) and {eval}`v["long_structured_l0:.0f"]`
 # (structured). Their margins over their untrained copies, first evaluation then last:
 #
 # | variant | paper's | raw | Spearman | held out |
 # |---|---|---|---|---|
-# | top-k | {glue:text}`long_topk_paper_first:+.3f` → {glue:text}`long_topk_paper_last:+.3f` | {glue:text}`long_topk_raw_first:+.3f` → {glue:text}`long_topk_raw_last:+.3f` | {glue:text}`long_topk_spearman_first:+.3f` → {glue:text}`long_topk_spearman_last:+.3f` | {glue:text}`long_topk_heldout_first:+.3f` → {glue:text}`long_topk_heldout_last:+.3f` |
-# | batch-top-k | {glue:text}`long_batchtopk_paper_first:+.3f` → {glue:text}`long_batchtopk_paper_last:+.3f` | {glue:text}`long_batchtopk_raw_first:+.3f` → {glue:text}`long_batchtopk_raw_last:+.3f` | {glue:text}`long_batchtopk_spearman_first:+.3f` → {glue:text}`long_batchtopk_spearman_last:+.3f` | {glue:text}`long_batchtopk_heldout_first:+.3f` → {glue:text}`long_batchtopk_heldout_last:+.3f` |
-# | p-annealing | {glue:text}`long_panneal_paper_first:+.3f` → {glue:text}`long_panneal_paper_last:+.3f` | {glue:text}`long_panneal_raw_first:+.3f` → {glue:text}`long_panneal_raw_last:+.3f` | {glue:text}`long_panneal_spearman_first:+.3f` → {glue:text}`long_panneal_spearman_last:+.3f` | {glue:text}`long_panneal_heldout_first:+.3f` → {glue:text}`long_panneal_heldout_last:+.3f` |
-# | structured | {glue:text}`long_structured_paper_first:+.3f` → {glue:text}`long_structured_paper_last:+.3f` | {glue:text}`long_structured_raw_first:+.3f` → {glue:text}`long_structured_raw_last:+.3f` | {glue:text}`long_structured_spearman_first:+.3f` → {glue:text}`long_structured_spearman_last:+.3f` | {glue:text}`long_structured_heldout_first:+.3f` → {glue:text}`long_structured_heldout_last:+.3f` |
+# | top-k | {eval}`v["long_topk_paper_first:+.3f"]` → {eval}`v["long_topk_paper_last:+.3f"]` | {eval}`v["long_topk_raw_first:+.3f"]` → {eval}`v["long_topk_raw_last:+.3f"]` | {eval}`v["long_topk_spearman_first:+.3f"]` → {eval}`v["long_topk_spearman_last:+.3f"]` | {eval}`v["long_topk_heldout_first:+.3f"]` → {eval}`v["long_topk_heldout_last:+.3f"]` |
+# | batch-top-k | {eval}`v["long_batchtopk_paper_first:+.3f"]` → {eval}`v["long_batchtopk_paper_last:+.3f"]` | {eval}`v["long_batchtopk_raw_first:+.3f"]` → {eval}`v["long_batchtopk_raw_last:+.3f"]` | {eval}`v["long_batchtopk_spearman_first:+.3f"]` → {eval}`v["long_batchtopk_spearman_last:+.3f"]` | {eval}`v["long_batchtopk_heldout_first:+.3f"]` → {eval}`v["long_batchtopk_heldout_last:+.3f"]` |
+# | p-annealing | {eval}`v["long_panneal_paper_first:+.3f"]` → {eval}`v["long_panneal_paper_last:+.3f"]` | {eval}`v["long_panneal_raw_first:+.3f"]` → {eval}`v["long_panneal_raw_last:+.3f"]` | {eval}`v["long_panneal_spearman_first:+.3f"]` → {eval}`v["long_panneal_spearman_last:+.3f"]` | {eval}`v["long_panneal_heldout_first:+.3f"]` → {eval}`v["long_panneal_heldout_last:+.3f"]` |
+# | structured | {eval}`v["long_structured_paper_first:+.3f"]` → {eval}`v["long_structured_paper_last:+.3f"]` | {eval}`v["long_structured_raw_first:+.3f"]` → {eval}`v["long_structured_raw_last:+.3f"]` | {eval}`v["long_structured_spearman_first:+.3f"]` → {eval}`v["long_structured_spearman_last:+.3f"]` | {eval}`v["long_structured_heldout_first:+.3f"]` → {eval}`v["long_structured_heldout_last:+.3f"]` |
 #
 # A margin that fell by more than 0.01 from its best, by reading: the paper's,
-# {glue:md}`long_paper_declines`; raw, {glue:md}`long_raw_declines`; Spearman,
-# {glue:md}`long_spearman_declines`; exp(standardised), {glue:md}`long_exp_std_declines`; held
-# out, {glue:md}`long_heldout_declines`. Meanwhile the codes grow: top-k's 99th percentile goes
-# from {glue:text}`long_topk_scale_first:.1f` to {glue:text}`long_topk_scale_last:.1f`, while
-# its FVU on the pair words goes from {glue:text}`long_topk_fvu_first:.3f` to
-# {glue:text}`long_topk_fvu_last:.3f`. A decline that shows in the paper's reading but not in
+# {eval}`v["long_paper_declines:md"]`; raw, {eval}`v["long_raw_declines:md"]`; Spearman,
+# {eval}`v["long_spearman_declines:md"]`; exp(standardised), {eval}`v["long_exp_std_declines:md"]`; held
+# out, {eval}`v["long_heldout_declines:md"]`. Meanwhile the codes grow: top-k's 99th percentile goes
+# from {eval}`v["long_topk_scale_first:.1f"]` to {eval}`v["long_topk_scale_last:.1f"]`, while
+# its FVU on the pair words goes from {eval}`v["long_topk_fvu_first:.3f"]` to
+# {eval}`v["long_topk_fvu_last:.3f"]`. A decline that shows in the paper's reading but not in
 # the scale-free ones is the exponential's response to larger codes (the planted benchmark
 # above shows the same at fixed content), not a loss of what the SAE knows. One seed: read
 # differences below a few hundredths as noise, by the default profile's seed spread.
@@ -522,9 +523,9 @@ long_numbers = chapter.glue_long_numbers(long)
 #
 # The printout below gathers, per variant and seed, the numbers this run produced. Read them
 # against the chance levels above: the best trained variant by the paper's metric,
-# {glue:md}`best`, scores {glue:text}`best_pcc:.3f`, while random features that learned
-# nothing score {glue:text}`random_pcc:.3f` and the model's own dimensions
-# {glue:text}`model_dims_pcc:.3f`. With a dictionary much wider than the number of concepts
+# {eval}`v["best:md"]`, scores {eval}`v["best_pcc:.3f"]`, while random features that learned
+# nothing score {eval}`v["random_pcc:.3f"]` and the model's own dimensions
+# {eval}`v["model_dims_pcc:.3f"]`. With a dictionary much wider than the number of concepts
 # and a few thousand words, the Hungarian assignment finds well-correlated columns among
 # features that learned nothing, so a mean PCC or a coverage@0.5 is only evidence of learned
 # concepts where it clears those rows. The matched-L0 rows and the $\alpha$ ablation rest on
@@ -619,8 +620,8 @@ for kind in ("random", "random_topk"):
 # The metric keeps the maximum over features, and a dense random feature carries some of every
 # direction of the input, so with many features one may correlate well with each concept by
 # chance, while sparse codes are zero on most words. On this page random features score
-# {glue:text}`random_pcc:.3f` dense and {glue:text}`random_topk_pcc:.3f` at top-k's sparsity:
-# the metric {glue:md}`density`. That is why each variant is judged against chance at its own
+# {eval}`v["random_pcc:.3f"]` dense and {eval}`v["random_topk_pcc:.3f"]` at top-k's sparsity:
+# the metric {eval}`v["density:md"]`. That is why each variant is judged against chance at its own
 # sparsity.
 #
 # ```{solution-end}

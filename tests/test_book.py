@@ -23,14 +23,21 @@ CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="module")
-def smoke_book(tmp_path_factory):
+def smoke_cache(tmp_path_factory):
+    """The cache the smoke book fills (and JupyterLab's student run then reads)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def smoke_book(tmp_path_factory, smoke_cache):
     """A copy of the project with every notebook executed in the smoke profile and the site built."""
     root = tmp_path_factory.mktemp("project")
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("executed"))
-    shutil.copytree(ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns("*.ipynb"))
-    env = dict(os.environ, IPTA_CACHE_DIR=str(tmp_path_factory.mktemp("cache")))
+    shutil.copytree(ROOT / "notebooks", root / "notebooks",
+                    ignore=shutil.ignore_patterns("*.ipynb", "kernel-ipc-*"))
+    env = dict(os.environ, IPTA_CACHE_DIR=str(smoke_cache))
     ipta = [sys.executable, "-m", "ipta.cli", "--root", str(root)]
     subprocess.run([*ipta, "run", "--profile", "smoke"], check=True, env=env)
     subprocess.run([*ipta, "book"], check=True, env=env)
@@ -201,3 +208,174 @@ def test_no_table_is_wider_than_its_column_at_1400_px(browser, site, page):
     assert browser.execute_script("return window.innerWidth") >= 1380
     too_wide = browser.execute_script(TABLES_WIDER_THAN_THE_COLUMN)
     assert not too_wide, f"{page}: tables wider than the column (width, column, header): {too_wide}"
+
+
+# ------------------------------------------------------------------ the classroom in JupyterLab
+LAB_SETTINGS = {
+    # Every cell rendered, not only those scrolled into view, so the page can be read whole.
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"},
+}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, smoke_book, smoke_cache):
+    """JupyterLab (with jupyterlab-myst) on localhost over a folder holding the student
+    notebooks, the theory chapter's set to the smoke profile, and the published chapters:
+    ``(url, folder)``."""
+    import socket
+    import time
+    import urllib.request
+
+    import nbformat
+
+    from ipta.classroom import _with_profile
+
+    root = tmp_path_factory.mktemp("lab")
+    subprocess.run([sys.executable, "-m", "ipta.cli", "--root", str(smoke_book), "student",
+                    str(root / "student")], check=True, capture_output=True)
+    student = root / "student" / "01_theory.ipynb"
+    nb = nbformat.read(student, as_version=4)
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            cell.source = _with_profile(cell.source, "smoke")  # seconds, on the book's cache
+    nbformat.write(nb, student)
+    shutil.copytree(smoke_book / "book" / "executed", root / "published")
+    settings = root / ".settings"
+    for name, values in LAB_SETTINGS.items():
+        (settings / name).parent.mkdir(parents=True, exist_ok=True)
+        (settings / name).write_text(json.dumps(values))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(root / "lab.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         "--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+         f"--LabApp.user_settings_dir={settings}",
+         f"--LabApp.workspaces_dir={root / '.workspaces'}", "--allow-root"],
+        env=dict(os.environ, IPTA_CACHE_DIR=str(smoke_cache)), stdout=log,
+        stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/api", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"JupyterLab did not start: {(root / 'lab.log').read_text()[-2000:]}")
+        yield url, root
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+RENDERED_MARKDOWN = """
+return Array.from(document.querySelectorAll('.jp-MarkdownCell .myst'))
+  .map(e => e.textContent).join('\\n');
+"""
+RAW_MYST = re.compile(r"\{(?:eval|glue[:a-z]*|figure|exercise|admonition|solution[-a-z]*)\}|"
+                      r"^:(?:name|alt|label|class):|```", re.M)
+
+
+def _lab_open(browser, url, path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{url}/lab/tree/{path}")
+    WebDriverWait(browser, 90).until(lambda d: d.execute_script(
+        "return document.querySelectorAll('.jp-MarkdownCell .myst').length > 3"))
+
+
+def _expected_numbers(published, shown=None):
+    """The texts the {eval} roles of ``shown`` (default: the published notebook itself) show,
+    from the values the published notebook glued."""
+    import nbformat
+
+    from ipta import prose
+
+    values = prose.Glued(prose.glued_in(nbformat.read(published, as_version=4)))
+    nb = nbformat.read(shown or published, as_version=4)
+    return {repr(values[f"{key}:{spec}" if spec else key])
+            for c in nb.cells if c.cell_type == "markdown"
+            for key, spec in map(prose.parse, prose.ROLE.findall(c.source))}
+
+
+def _figures_drawn(browser):
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll('.jp-MarkdownCell img'))"
+        ".filter(i => i.complete && i.naturalWidth > 100).length")
+
+
+def test_a_published_chapter_opened_in_jupyterlab_shows_its_figures_and_numbers(lab, browser):
+    """Without running anything: the numbers come from each Markdown cell's stored results,
+    the figures from figures/ beside the notebook, and no MyST source shows."""
+    url, root = lab
+    _lab_open(browser, url, "published/01_theory.ipynb")
+    import time
+
+    time.sleep(3)
+    text = browser.execute_script(RENDERED_MARKDOWN)
+    assert not RAW_MYST.findall(text), RAW_MYST.findall(text)[:5]
+    expected = _expected_numbers(root / "published" / "01_theory.ipynb")
+    assert len(expected) > 10 and not [t for t in expected if t not in text]
+    assert _figures_drawn(browser) >= 5
+
+
+def test_a_student_who_runs_all_in_jupyterlab_sees_the_figures_and_numbers(lab, browser):
+    """The student notebook, Run All in JupyterLab (smoke profile): every figure drawn in its
+    captioned {figure}, every number the prose quotes computed by the kernel, the exercises'
+    checks saying "not done yet", and no MyST source visible."""
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    url, root = lab
+    _lab_open(browser, url, "student/01_theory.ipynb")
+    browser.find_element(By.XPATH, "//li[contains(@class,'lm-MenuBar-item')]"
+                                   "//div[text()='Run']").click()
+    browser.find_element(By.XPATH, "//li[contains(@class,'lm-Menu-item')]"
+                                   "//div[text()='Run All Cells']").click()
+    prompts = ("return Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputPrompt'))"
+               ".map(e => e.innerText.trim())")
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        shown = browser.execute_script(prompts)
+        if shown and all(re.fullmatch(r"\[\d+\]:", p) for p in shown):
+            break
+        time.sleep(2)
+    else:
+        pytest.fail(f"Run All did not finish: prompts {shown}")
+    time.sleep(3)
+    text = browser.execute_script(RENDERED_MARKDOWN)
+    assert not RAW_MYST.findall(text), RAW_MYST.findall(text)[:5]
+    expected = _expected_numbers(root / "published" / "01_theory.ipynb",
+                                 root / "student" / "01_theory.ipynb")
+    missing = [t for t in expected if t not in text]
+    assert not missing, f"numbers the book shows but JupyterLab does not: {missing[:10]}"
+    assert _figures_drawn(browser) >= 5
+    outputs = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.jp-OutputArea-output')).map(e => e.innerText).join('\\n')")
+    assert "theory-ex-ess: not done yet" in outputs and "Traceback" not in outputs
+    browser.save_screenshot(str(root / "student-theory.png"))
+
+
+def test_on_a_phone_figures_keep_their_size_and_equations_scroll(browser, site):
+    """At 390 px a figure is not shrunk until its labels are a few pixels high (it scrolls
+    sideways), and a display equation scrolls instead of being clipped."""
+    browser.set_window_size(390, 900)
+    try:
+        _open(browser, f"{site}/book/executed/01_theory.html", TYPESET)
+        sizes = browser.execute_script(
+            "return Array.from(document.querySelectorAll('main figure img'))"
+            ".map(i => [i.getBoundingClientRect().width, i.naturalWidth])")
+        assert sizes and all(shown >= 0.95 * natural for shown, natural in sizes), sizes
+        _open(browser, f"{site}/book/intro.html", TYPESET)  # the chapters' math is inline
+        overflow = browser.execute_script(
+            "return Array.from(document.querySelectorAll('mjx-container[display=\"true\"]'))"
+            ".map(e => getComputedStyle(e).overflowX)")
+        assert overflow and set(overflow) == {"auto"}, overflow
+    finally:
+        browser.set_window_size(1400, 1600)

@@ -4,7 +4,7 @@ the caller's settings as they were; a glued figure is closed, so it appears once
 import matplotlib
 import pytest
 
-from ipta.figures import PAGE_WIDTH, STYLE, glue_figure, page_style
+from ipta.figures import FIGURES_VARIABLE, PAGE_WIDTH, STYLE, page_style, save_figure
 
 matplotlib.use("Agg")
 
@@ -41,10 +41,19 @@ def test_the_callers_fonts_are_restored_when_drawing_fails():
         assert matplotlib.rcParams["font.size"] == 7
 
 
-def test_a_glued_figure_is_closed():
+def test_a_saved_figure_is_a_whole_png_beside_the_notebook_and_is_closed(tmp_path, monkeypatch):
+    """Without the runner's folder, figures/ in the working directory (in Jupyter, the
+    notebook's folder, where the {figure} directive's relative path points)."""
     import matplotlib.pyplot as plt
 
-    fig = plt.figure()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(FIGURES_VARIABLE, raising=False)
+    fig = plt.figure(figsize=(PAGE_WIDTH, 3))
     assert plt.fignum_exists(fig.number)
-    glue_figure("test_figure", fig)
+    path = save_figure("test-figure", fig)
+    assert path.resolve() == (tmp_path / "figures" / "test-figure.png").resolve()
     assert not plt.fignum_exists(fig.number)
+    assert (tmp_path / "figures" / "test-figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in (tmp_path / "figures").iterdir()] == ["test-figure.png"]
+    monkeypatch.setenv(FIGURES_VARIABLE, str(tmp_path / "run"))
+    assert save_figure("other", plt.figure()) == tmp_path / "run" / "other.png"

@@ -2,10 +2,9 @@
 validated from the profile, the page's parameters and the notebook's own parameters cell, and
 shown as one table; the parameters cell itself is generated from the chapter's Config."""
 
-import numpy as np
 
 from ipta.chapters import CHAPTERS, config_class
-from ipta.notebook import (given_parameters, glue_values, parameters_cell_source,
+from ipta.notebook import (given_parameters, parameters_cell_source,
                            run_settings_html, run_settings_markdown, run_settings_rows, setup,
                            setup_for)
 from ipta.simulations.config import Config as SimulationConfig
@@ -68,10 +67,3 @@ def test_the_html_table_escapes_values_and_names_the_profile():
     assert "<code>&lt;b&gt;{word}&lt;/b&gt; &amp; co</code>" in page
     assert "<b>{word}" not in page
     assert "Run settings: profile <code>smoke</code>" in page
-
-
-def test_glued_numpy_scalars_become_python_numbers():
-    values = glue_values({"n": np.int64(3), "x": np.float32(0.5), "ok": np.bool_(True),
-                          "text": "abc"})
-    assert values == {"n": 3, "x": 0.5, "ok": True, "text": "abc"}
-    assert [type(v) for v in values.values()] == [int, float, bool, str]

@@ -20,6 +20,7 @@ class FixtureConfig(Config):
     fail: bool = param(False, "raise in the third code cell")
     die: bool = param(False, "kill the kernel in the fourth code cell")
     folder: str | None = param(None, "a folder", path=True)
+    figure: bool = param(False, "save a figure in the last code cell")
 
     PROFILES = {"smoke": {"n": 1}}
 
@@ -35,6 +36,7 @@ NOTEBOOK = textwrap.dedent('''\
     n = None
     fail = None
     die = None
+    figure = None
 
     # %%
     import pathlib
@@ -50,6 +52,16 @@ NOTEBOOK = textwrap.dedent('''\
     if die:
         os.kill(os.getpid(), 9)
     print("cwd", os.getcwd(), "cache", os.environ.get("IPTA_CACHE_DIR"))
+
+    # %%
+    if figure:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from ipta.figures import save_figure
+        save_figure("fixture-figure", plt.figure())
+        if n == 99:
+            raise RuntimeError("after the figure was saved")
     ''')
 
 
@@ -91,7 +103,7 @@ def test_a_bad_value_is_refused_before_any_cell_runs(project):
 
 
 def test_an_unknown_parameter_is_refused_with_the_known_ones(project):
-    with pytest.raises(ConfigError, match=r"unknown parameter 'm'.*known parameters: allow_huge, die, fail, folder, n"):
+    with pytest.raises(ConfigError, match=r"unknown parameter 'm'.*known parameters: allow_huge, die, fail, figure, folder, n"):
         runner.run_chapters(["99_fixture"], project, "smoke", {"m": "1"})
 
 
@@ -245,3 +257,15 @@ def test_ctrl_c_or_sigterm_in_a_cell_ends_with_one_line_no_temporaries_and_no_ke
         time.sleep(0.2)
     else:
         pytest.fail(f"the kernel {kernel} still runs")
+
+
+def test_figures_are_published_beside_the_notebook_only_when_every_cell_ran(project):
+    """A run saves its figures in a private folder; they join book/executed/figures/ with the
+    notebook, and a failed run leaves neither."""
+    executed = project / "book" / "executed"
+    with pytest.raises(runner.RunError):
+        runner.run_chapters(["99_fixture"], project, "smoke", {"figure": "true", "n": "99"})
+    assert not (executed / "figures").exists() and not list(executed.glob(".*figures"))
+    runner.run_chapters(["99_fixture"], project, "smoke", {"figure": "true"})
+    assert [p.name for p in (executed / "figures").iterdir()] == ["fixture-figure.png"]
+    assert not list(executed.glob(".*"))

@@ -72,11 +72,15 @@ def test_without_a_repository_url_no_button_options_are_set():
     assert sphinx_ext.repository_options("https://x.org/r", "dev")["repository_branch"] == "dev"
 
 
-def test_the_extension_registers_its_setting_and_is_safe_in_parallel():
-    app = types.SimpleNamespace(values=[], hooks=[])
+def test_the_extension_registers_its_setting_role_and_styles_and_is_safe_in_parallel():
+    app = types.SimpleNamespace(values=[], hooks=[], roles=[], css=[])
     app.add_config_value = lambda *args: app.values.append(args)
     app.connect = lambda *args: app.hooks.append(args)
+    app.add_role = lambda name, role, override: app.roles.append((name, role, override))
+    app.add_css_file = app.css.append
     meta = sphinx_ext.setup(app)
     assert app.values == [("ipta_repository_url", "", "html")]
     assert app.hooks == [("config-inited", sphinx_ext._on_config)]
+    assert app.roles == [("eval", sphinx_ext.eval_from_glue, True)]
+    assert app.css == ["ipta.css"] and (sphinx_ext.STATIC / "ipta.css").is_file()
     assert meta == {"parallel_read_safe": True, "parallel_write_safe": True}

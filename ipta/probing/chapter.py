@@ -16,8 +16,10 @@ import numpy as np
 
 from ipta.cache import call_spec, get_or_compute
 from ipta.exercises import Check, checker
-from ipta.figures import glue_figure  # noqa: F401 (notebook: chapter.glue_figure)
-from ipta.notebook import glue_values, setup_for
+from ipta.figures import save_figure  # noqa: F401 (notebook: chapter.save_figure)
+from ipta.notebook import setup_for
+from ipta.prose import GLUED as glued  # noqa: F401 (notebook: v = chapter.glued)
+from ipta.prose import glue_values
 from ipta.tables import folded, mean_sd  # noqa: F401 (notebook: chapter.folded)
 from ipta.lm.concepts import ConceptSet, load_concept_set, paper_directory_named
 from ipta.lm.models import LazyModel

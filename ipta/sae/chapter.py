@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from ipta.exercises import Check, checker
-from ipta.figures import glue_figure  # noqa: F401 (notebook: chapter.glue_figure)
-from ipta.notebook import glue_values, setup_for
+from ipta.figures import save_figure  # noqa: F401 (notebook: chapter.save_figure)
+from ipta.notebook import setup_for
+from ipta.prose import GLUED as glued  # noqa: F401 (notebook: v = chapter.glued)
+from ipta.prose import glue_values
 from ipta.sae import metrics
 from ipta.sae.config import READINGS, VARIANTS, Config
 from ipta.sae.controls import CONTROL_LABELS, controls

@@ -14,8 +14,10 @@ import numpy as np
 
 from ipta.cache import get_or_compute
 from ipta.exercises import Check, checker
-from ipta.figures import PAGE_WIDTH, glue_figure, page_style  # noqa: F401 (notebook: chapter.glue_figure)
-from ipta.notebook import glue_values, setup_for
+from ipta.figures import PAGE_WIDTH, page_style, save_figure  # noqa: F401 (notebook: chapter.save_figure)
+from ipta.notebook import setup_for
+from ipta.prose import GLUED as glued  # noqa: F401 (notebook: v = chapter.glued)
+from ipta.prose import glue_values
 from ipta.simulations.config import Config
 from ipta.simulations.figures import (figure_2, figure_controls, figure_layers,  # noqa: F401
                                       figure_training_loss, figure_unseen)

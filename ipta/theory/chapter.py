@@ -17,9 +17,11 @@ import numpy as np
 from ipta.cache import get_or_compute
 from ipta.config import ConfigError  # noqa: F401 (notebook: chapter.ConfigError)
 from ipta.exercises import Check, checker
-from ipta.figures import glue_figure  # noqa: F401 (notebook: chapter.glue_figure)
+from ipta.figures import save_figure  # noqa: F401 (notebook: chapter.save_figure)
 from ipta.tables import folded  # noqa: F401 (notebook: chapter.folded)
-from ipta.notebook import glue_values, setup_for
+from ipta.notebook import setup_for
+from ipta.prose import GLUED as glued  # noqa: F401 (notebook: v = chapter.glued)
+from ipta.prose import glue_values
 from ipta.theory.channels import grid
 from ipta.theory.checks import FEATURES, compute_sweep, mean_abs_cosine_of_random_directions
 from ipta.theory.config import Config
