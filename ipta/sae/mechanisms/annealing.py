@@ -21,14 +21,34 @@ def nuclear_norm_estimate(codes_NF: torch.Tensor, rank: int, oversample: int = 4
 
     ``svd_lowrank`` draws a random test matrix from the global generator; it runs inside a forked
     RNG seeded with ``seed``, so the estimate is reproducible (and a resumed run equals an
-    uninterrupted one) while the caller's random state is left untouched. Differentiable.
+    uninterrupted one) while the caller's random state is left untouched.
+
+    Differentiable without differentiating the factorisation: the (sub)gradient of the sum of the
+    top-r singular values of Z is U_r V_r^T, applied by :class:`_TopSingularSum` from the
+    factors the forward pass found. Back-propagating through the randomised SVD instead (QR and a
+    small SVD backward every step) cost the structured SAE nearly three times p-annealing's step.
     """
     q = min(rank + oversample, *codes_NF.shape)
-    devices = [codes_NF.device] if codes_NF.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        _, s, _ = torch.svd_lowrank(codes_NF, q=q, niter=niter)
-    return s[:rank].sum()
+    return _TopSingularSum.apply(codes_NF, rank, q, niter, seed)
+
+
+class _TopSingularSum(torch.autograd.Function):
+    """sum(s_1..s_r) of a matrix; backward: the gradient times U_r V_r^T."""
+
+    @staticmethod
+    def forward(ctx, codes_NF: torch.Tensor, rank: int, q: int, niter: int, seed: int
+                ) -> torch.Tensor:
+        devices = [codes_NF.device] if codes_NF.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            U_Nq, s_q, V_Fq = torch.svd_lowrank(codes_NF, q=q, niter=niter)
+        ctx.save_for_backward(U_Nq[:, :rank], V_Fq[:, :rank])
+        return s_q[:rank].sum()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        U_Nr, V_Fr = ctx.saved_tensors
+        return grad * (U_Nr @ V_Fr.T), None, None, None, None
 
 
 @register("panneal")
