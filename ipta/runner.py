@@ -335,9 +335,13 @@ def execute_chapter(chapter: str, root: Path, profile: str, params: Mapping[str,
 def run_chapters(chapters: Sequence[str], root: Path, profile: str, params: Mapping[str, Any],
                  config_classes: Mapping[str, type] | None = None,
                  executed_dir: Path | None = None) -> list[RunResult]:
-    """Validate every parameter first, then run the notebooks in order, stopping at the first failure."""
+    """Validate every parameter and the cache's location first, then run the notebooks in order,
+    stopping at the first failure."""
+    from ipta.cache import cache_root
+
     absolute_path_variables()
     per_chapter = validate_params(chapters, profile, params, config_classes)
+    cache_root()  # a cache variable naming a file is refused here, not in a kernel's traceback
     results = []
     for chapter in chapters:
         print(f"[ipta] running {chapter} (profile {profile}"

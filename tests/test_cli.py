@@ -43,6 +43,17 @@ def test_a_notebook_without_a_chapter_module_gets_a_clear_message(project, capsy
     assert "notebook '98_mine' is not a chapter of this book" in err and "Traceback" not in err
 
 
+def test_a_cache_variable_naming_a_file_is_refused_in_one_line_before_a_kernel_starts(
+        project, capsys, monkeypatch, tmp_path):  # noqa: F811
+    monkeypatch.setenv("IPTA_CACHE_DIR", str(tmp_path / "afile"))
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setattr(runner, "execute_chapter", lambda *a, **k: pytest.fail("a kernel ran"))
+    assert cli.main(["--root", str(project), "run", "99_fixture"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"ipta: error: IPTA_CACHE_DIR='{tmp_path / 'afile'}' is not a folder; point it "
+                   "at a folder (it is created if missing) or unset it\n")
+
+
 def test_a_parameter_given_twice_is_refused_before_anything_runs(monkeypatch, capsys):
     monkeypatch.setattr(runner, "run_chapters", lambda *a, **k: pytest.fail("it ran"))
     argv = ["--root", str(ROOT), "run", "01_theory", "-p", "steps", "1", "-p", "steps", "2"]
