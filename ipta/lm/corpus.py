@@ -141,7 +141,9 @@ def check_corpus_rows(tokenizer: Any, corpus: str, n_tokens: int, context_length
         rows += len(window) - skip
         if rows >= n_tokens:
             return
-    raise ValueError(
+    from ipta.config import ConfigError
+
+    raise ConfigError(
         f"parameter 'n_tokens': the corpus {corpus!r} gives only {rows} activation rows with "
         f"context_length={context_length} and max_windows_per_doc={max_windows_per_doc}, "
         f"fewer than the {n_tokens} asked for; lower n_tokens"
