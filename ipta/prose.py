@@ -86,7 +86,10 @@ def glue_values(values: dict[str, Any]) -> dict[str, Any]:
             value = float(value)
         values[name] = value
         glue(name, value, display=False)
-    GLUED.update(values)
+    # A Markdown sentence is kept as its source: ``v["key:md"]`` formats the text, not the
+    # display object (whose str() is "<IPython.core.display.Markdown object>").
+    GLUED.update({name: getattr(value, "_repr_markdown_", lambda: value)()
+                  for name, value in values.items()})
     return values
 
 
@@ -96,7 +99,12 @@ def glued_in(nb: Any) -> dict[str, Any]:
     for cell in nb.cells:
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
             name = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            text = output.get("data", {}).get("application/papermill.record/text/plain")
+            data = output.get("data", {})
+            markdown = data.get("application/papermill.record/text/markdown")
+            if name and markdown is not None:  # a Markdown sentence: its source, not its repr
+                found[name] = markdown
+                continue
+            text = data.get("application/papermill.record/text/plain")
             if name and text is not None:
                 try:
                     found[name] = ast.literal_eval(text)
@@ -118,8 +126,11 @@ def with_user_expressions(nb: Any) -> Any:
         for expression in expressions:
             try:
                 key, spec = parse(expression)
-                result = {"status": "ok", "metadata": {},
-                          "data": {"text/plain": values[f"{key}:{spec}" if spec else key].text}}
+                value = values[f"{key}:{spec}" if spec else key]
+                data = {"text/plain": value.text}
+                if value.markdown is not None:  # as a kernel returns it (Shown._repr_markdown_)
+                    data["text/markdown"] = value.markdown
+                result = {"status": "ok", "metadata": {}, "data": data}
             except (ValueError, KeyError, TypeError) as err:
                 result = {"status": "error", "ename": type(err).__name__, "evalue": str(err),
                           "traceback": []}

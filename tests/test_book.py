@@ -319,6 +319,7 @@ def test_a_published_chapter_opened_in_jupyterlab_shows_its_figures_and_numbers(
     time.sleep(3)
     text = browser.execute_script(RENDERED_MARKDOWN)
     assert not RAW_MYST.findall(text), RAW_MYST.findall(text)[:5]
+    assert "IPython.core.display" not in text  # a sentence quoted as its display object
     expected = _expected_numbers(root / "published" / "01_theory.ipynb")
     assert len(expected) > 10 and not [t for t in expected if t not in text]
     assert _figures_drawn(browser) >= 5
@@ -351,6 +352,7 @@ def test_a_student_who_runs_all_in_jupyterlab_sees_the_figures_and_numbers(lab, 
     time.sleep(3)
     text = browser.execute_script(RENDERED_MARKDOWN)
     assert not RAW_MYST.findall(text), RAW_MYST.findall(text)[:5]
+    assert "IPython.core.display" not in text  # a sentence quoted as its display object
     expected = _expected_numbers(root / "published" / "01_theory.ipynb",
                                  root / "student" / "01_theory.ipynb")
     missing = [t for t in expected if t not in text]

@@ -53,3 +53,22 @@ def test_a_published_notebook_carries_each_cells_results_as_jupyterlab_myst_stor
     assert stored[1]["result"]["data"]["text/plain"] == "smollm2"
     assert stored[2]["result"]["status"] == "error" and "missing" in stored[2]["result"]["evalue"]
     assert "user_expressions" not in nb.cells[2].metadata
+
+
+def test_a_markdown_sentence_is_shown_as_its_text_in_the_kernel_and_the_published_notebook():
+    """A glued Markdown sentence is quoted as its words, never as the display object's repr
+    ("<IPython.core.display.Markdown object>"), live and from a published notebook."""
+    from IPython.display import Markdown
+
+    prose.glue_values({"verdict": Markdown("holds *by construction*")})
+    assert repr(prose.GLUED["verdict:md"]) == "holds by construction"
+    glued = nbformat.v4.new_output("display_data", data={
+        "application/papermill.record/text/markdown": "holds *by construction*",
+        "application/papermill.record/text/plain": "<IPython.core.display.Markdown object>"},
+        metadata={"scrapbook": {"name": "verdict", "mime_prefix": "application/papermill.record/"}})
+    code = nbformat.v4.new_code_cell("glue", outputs=[glued])
+    text = nbformat.v4.new_markdown_cell('It {eval}`v["verdict:md"]`.')
+    nb = prose.with_user_expressions(nbformat.v4.new_notebook(cells=[code, text]))
+    assert prose.glued_in(nb) == {"verdict": "holds *by construction*"}
+    data = nb.cells[1].metadata["user_expressions"][0]["result"]["data"]
+    assert data == {"text/plain": "holds by construction", "text/markdown": "holds *by construction*"}
