@@ -146,9 +146,14 @@ def concept_match(logits_NK: np.ndarray, codes_NF: np.ndarray, threshold: float 
                   variant: str = "paper") -> ConceptMatch:
     """Hungarian assignment of concepts to features on the correlation ``variant`` of
     :data:`METRIC_VARIANTS` (default: the paper's Pearson(logits, exp(codes)), app. H.2)."""
+    return assign(*reading_inputs(logits_NK, codes_NF, variant), threshold=threshold)
+
+
+def assign(y_NK: np.ndarray, feats_NF: np.ndarray, threshold: float = 0.5) -> ConceptMatch:
+    """:func:`concept_match` on a reading's inputs already made by :func:`reading_inputs` (for
+    a caller that uses them again: Spearman's ranks cost more than the assignment)."""
     from scipy.optimize import linear_sum_assignment
 
-    y_NK, feats_NF = reading_inputs(logits_NK, codes_NF, variant)
     r_KF = pearson_matrix(y_NK, feats_NF)
     rows, cols = linear_sum_assignment(r_KF, maximize=True)
     pcc_K = np.zeros(r_KF.shape[0])

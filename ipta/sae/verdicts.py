@@ -88,8 +88,7 @@ def system_scores(codes_NF: np.ndarray, concepts: ConceptData,
             weights = draws["heldout"].row_weights_BN
         else:
             y_NK, feats_NF = metrics.reading_inputs(concepts.logits_NK, codes_NF, reading)
-            feature_K = metrics.concept_match(concepts.logits_NK, codes_NF,
-                                              variant=reading).feature_K
+            feature_K = metrics.assign(y_NK, feats_NF).feature_K
             x_NK, weights = feats_NF[:, feature_K], draws["all"].row_weights_BN
         observed, boot = stats.column_correlations(y_NK, x_NK, weights)
         out[reading] = Scores(observed, boot.astype(np.float32))
