@@ -465,8 +465,10 @@ chapter.table_summary(res.ablation)
 # coefficient $\lambda_0$ chosen for 500 steps leaves the p-annealing variants far sparser than
 # top-k after 5,000 (their $p$ goes on falling), so in the long setting they steer their
 # coefficient towards top-k's $k$ active features (`target_l0`, our addition: each step
-# multiplies it by $\exp(0.01\,(L_0-\text{target})/\text{target})$): all four end at the same
-# sparsity. It is too slow to run on every build, so `ipta sae-long` runs it once and writes a
+# multiplies it by $\exp(0.01\,(L_0-\text{target})/\text{target})$), from a $\lambda_0$ of 1
+# that keeps them above that target at first (the default's 3 killed nearly every feature of
+# this wider dictionary early on, and dead features get no gradient to come back), so that all
+# four should end near the same sparsity; the L0s below say how near. It is too slow to run on every build, so `ipta sae-long` runs it once and writes a
 # small summary that this page draws (it is committed with the book, and drawn from the cache of
 # whoever re-runs it). The summary keeps every reading of the metric at every evaluation, with
 # the size of the codes and the reconstruction error on the pair words.
