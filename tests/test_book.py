@@ -303,6 +303,19 @@ def _expected_numbers(published, shown=None):
             for key, spec in map(prose.parse, prose.ROLE.findall(c.source))}
 
 
+def _rendered_text(browser, expected, timeout=90):
+    """The notebook's rendered Markdown once every ``expected`` text shows in it (JupyterLab
+    renders cells one after another; on a busy machine that takes a while), or at ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        text = browser.execute_script(RENDERED_MARKDOWN)
+        if all(t in text for t in expected) or time.monotonic() > deadline:
+            return text
+        time.sleep(1)
+
+
 def _figures_drawn(browser):
     return browser.execute_script(
         "return Array.from(document.querySelectorAll('.jp-MarkdownCell img'))"
@@ -314,14 +327,12 @@ def test_a_published_chapter_opened_in_jupyterlab_shows_its_figures_and_numbers(
     the figures from figures/ beside the notebook, and no MyST source shows."""
     url, root = lab
     _lab_open(browser, url, "published/01_theory.ipynb")
-    import time
-
-    time.sleep(3)
-    text = browser.execute_script(RENDERED_MARKDOWN)
+    expected = _expected_numbers(root / "published" / "01_theory.ipynb")
+    text = _rendered_text(browser, expected)
     assert not RAW_MYST.findall(text), RAW_MYST.findall(text)[:5]
     assert "IPython.core.display" not in text  # a sentence quoted as its display object
-    expected = _expected_numbers(root / "published" / "01_theory.ipynb")
-    assert len(expected) > 10 and not [t for t in expected if t not in text]
+    missing = [t for t in expected if t not in text]
+    assert len(expected) > 10 and not missing, f"not shown in JupyterLab: {missing[:10]}"
     assert _figures_drawn(browser) >= 5
 
 
@@ -349,12 +360,11 @@ def test_a_student_who_runs_all_in_jupyterlab_sees_the_figures_and_numbers(lab, 
         time.sleep(2)
     else:
         pytest.fail(f"Run All did not finish: prompts {shown}")
-    time.sleep(3)
-    text = browser.execute_script(RENDERED_MARKDOWN)
-    assert not RAW_MYST.findall(text), RAW_MYST.findall(text)[:5]
-    assert "IPython.core.display" not in text  # a sentence quoted as its display object
     expected = _expected_numbers(root / "published" / "01_theory.ipynb",
                                  root / "student" / "01_theory.ipynb")
+    text = _rendered_text(browser, expected)
+    assert not RAW_MYST.findall(text), RAW_MYST.findall(text)[:5]
+    assert "IPython.core.display" not in text  # a sentence quoted as its display object
     missing = [t for t in expected if t not in text]
     assert not missing, f"numbers the book shows but JupyterLab does not: {missing[:10]}"
     assert _figures_drawn(browser) >= 5
