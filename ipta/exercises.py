@@ -54,25 +54,25 @@ def _same_mapping(got: Any, want: Mapping[Any, float], what: str) -> None:
         _close(f"answer[{key!r}]", got[key], value)
 
 
-def check(checks: Mapping[str, Check], label: str, answer: Any, res: Any) -> bool:
+def check(checks: Mapping[str, Check], label: str, answer: Any, res: Any) -> None:
     """Check ``answer`` to the exercise ``label`` (one of ``checks``) against ipta's computation
-    from ``res``: print one line and return True when it matches, print "not done yet" and
-    return False while ``answer`` is None, raise :class:`Wrong` otherwise."""
+    from ``res``: print one line ("✓ …" when it matches, "not done yet" while ``answer`` is
+    None), raise :class:`Wrong` otherwise. Nothing is returned, so a check cell shows that one
+    line and no value under it."""
     if label not in checks:
         raise KeyError(f"no check for exercise {label!r}; checked: {', '.join(checks)}")
     spec = checks[label]
     if answer is None:
         print(f"{label}: not done yet. Set `answer` to {spec.what}.")
-        return False
+        return
     _same_mapping(answer, spec.reference(res), spec.what)
     print(f"✓ {label}: your answer matches ipta's.")
-    return True
 
 
-def checker(checks: Mapping[str, Check]) -> Callable[[str, Any, Any], bool]:
+def checker(checks: Mapping[str, Check]) -> Callable[[str, Any, Any], None]:
     """A chapter's ``check_exercise(label, answer, res)``, over its own ``checks``."""
 
-    def check_exercise(label: str, answer: Any, res: Any) -> bool:
+    def check_exercise(label: str, answer: Any, res: Any) -> None:
         """Check ``answer`` to the exercise ``label`` (see :func:`ipta.exercises.check`)."""
         return check(checks, label, answer, res)
 

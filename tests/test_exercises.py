@@ -51,7 +51,7 @@ def test_a_right_answer_ticks_and_a_wrong_one_says_what_differs(theory_smoke, ca
     from ipta.theory import chapter
 
     right = chapter.exercise_fewest_samples(theory_smoke)
-    assert chapter.check_exercise("theory-ex-ess", right, theory_smoke)
+    assert chapter.check_exercise("theory-ex-ess", right, theory_smoke) is None  # no value shown
     assert capsys.readouterr().out == "✓ theory-ex-ess: your answer matches ipta's.\n"
     with pytest.raises(exercises.Wrong, match=r"answer\['ess'\] is .*differs from ipta's"):
         chapter.check_exercise("theory-ex-ess", {**right, "ess": right["ess"] + 1}, theory_smoke)
@@ -64,16 +64,19 @@ def test_a_right_answer_ticks_and_a_wrong_one_says_what_differs(theory_smoke, ca
     assert exercises.Wrong("x")._render_traceback_() == ["Not yet: x"]
 
 
-def test_the_simulations_checks_accept_numpy_keys_as_the_solution_builds_them(simulations_smoke):
+def test_the_simulations_checks_accept_numpy_keys_as_the_solution_builds_them(simulations_smoke,
+                                                                             capsys):
     from ipta.simulations import chapter
 
     runs = simulations_smoke.runs
     left = runs[runs.panel == "left"]
     answer = (left.trained - left.untrained).groupby(left.n_observed).mean().to_dict()
-    assert chapter.check_exercise("sim-ex-gain-by-m", answer, simulations_smoke)
+    chapter.check_exercise("sim-ex-gain-by-m", answer, simulations_smoke)
+    assert capsys.readouterr().out.startswith("✓ sim-ex-gain-by-m")
     worst = runs.assign(gap=runs.bayes_masked - runs.trained).nlargest(3, "gap")
     answer = {(r.panel, r.graph, r.n_observed, r.seed): r.gap for r in worst.itertuples()}
-    assert chapter.check_exercise("sim-ex-ceiling", answer, simulations_smoke)
+    chapter.check_exercise("sim-ex-ceiling", answer, simulations_smoke)
+    assert capsys.readouterr().out.startswith("✓ sim-ex-ceiling")
     wrong = dict(answer)
     wrong.popitem()
     with pytest.raises(exercises.Wrong, match="answer's keys are"):
