@@ -322,6 +322,8 @@ def glue_long_numbers(summary: dict[str, Any] | None) -> dict[str, object]:
             values[f"long_{v}_{reading}_last"] = margin[-1]
             values[f"long_{v}_{reading}_drop"] = max(margin) - margin[-1]
         values[f"long_{v}_l0"] = run["val_l0"][-1] if run else np.nan
+        values[f"long_{v}_l0_first"] = run["val_l0"][0] if run else np.nan
+        values[f"long_{v}_val_fvu_first"] = run["val_fvu"][0] if run else np.nan
         values[f"long_{v}_scale_first"] = run["pairs_code_p99"][0] if run else np.nan
         values[f"long_{v}_scale_last"] = run["pairs_code_p99"][-1] if run else np.nan
         values[f"long_{v}_fvu_first"] = run["pairs_fvu"][0] if run else np.nan

@@ -16,17 +16,20 @@ from ipta.sae.runs import Run
 
 LONG = {"n_tokens": 200_000, "max_windows_per_doc": 0, "val_tokens": 8192, "n_features": 2048,
         "steps": 5000, "eval_every": 500, "checkpoint_every": 1000, "seeds": (0,), "alphas": (),
-        "matched_l0": False, "dead_after_tokens": 400_000, "target_l0": 32,
-        "initial_penalty": 1.0}
+        "matched_l0": False, "dead_after_tokens": 400_000, "target_l0": 32}
 """Does the answer depend on scale? The ``long`` setting (overrides of the default profile):
 more tokens, more steps, a wider dictionary, every variant once. The p-annealing family steers
-its penalty towards the top-k variants' k (``target_l0``), starting from a lambda_0 that
-keeps them above it: the default's 3.0 killed nearly every feature of a dictionary twice as wide
-within the first 500 steps (held-out L0 about 2 until step 2,500; dead features get no gradient,
-so lowering the coefficient did not revive them for 2,000 steps), and from the steering's lower
-end, reached meanwhile, they then overshot to L0 190-200. ``ipta sae-long`` trains it (about
-half an hour on 2 CPU cores, minutes on a GPU) and writes :data:`LONG_RESULT`, a small summary
-the page draws without retraining; the runs go through the cache like the chapter's."""
+its penalty towards the top-k variants' k (``target_l0``), meant to end all four at the same
+sparsity. In the run of 2026-12-03 it did not: p-annealing and structured sat at held-out L0
+about 2 (FVU 1.24) until step 2,500 and ended at L0 190 and 200. The steering multiplies the
+coefficient by up to e^0.1 a step while L0 is far above the target (early on, ReLU codes are
+dense) but lowers it by about 1% a step below it, and dead features get no gradient to return;
+p-annealing from lambda_0 = 1 instead of 3 collapsed the same way (L0 about 2 until step 2,500),
+then swung to L0 131 at step 4,000 and ended at 30. A steering that cannot kill the dictionary
+is still to be built. ``ipta sae-long`` trains the
+setting (about half an hour on 2 CPU cores, minutes on a GPU) and writes :data:`LONG_RESULT`, a
+small summary the page draws without retraining; the runs go through the cache like the
+chapter's."""
 
 LONG_RESULT = Path("book") / "results" / "sae_long.json"
 """The long setting's summary, relative to the project root."""
