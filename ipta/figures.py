@@ -51,9 +51,10 @@ def figures_dir() -> Path:
     return Path(os.environ.get(FIGURES_VARIABLE) or "figures")
 
 
-def save_figure(name: str, fig: Any) -> Path:
+def save_figure(name: str, fig: Any) -> None:
     """Write ``fig`` to ``figures/<name>.png`` (see :func:`figures_dir`) for the ``{figure}``
-    directive that captions it, and close it: the code cell itself shows nothing."""
+    directive that captions it, and close it. Returns nothing: it is a cell's last line, and a
+    value would be shown on the page (a path, under the runner's temporary folder)."""
     import matplotlib.pyplot as plt
 
     folder = figures_dir()
@@ -66,4 +67,3 @@ def save_figure(name: str, fig: Any) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
         plt.close(fig)
-    return path

@@ -61,6 +61,9 @@ def test_every_notebook_ran_in_the_smoke_profile_without_an_error_output(smoke_b
         # A cold cache, and the kernel itself drew no bar (not one filtered out afterwards).
         assert nb["metadata"]["ipta"]["progress_lines_dropped"] == 0, chapter
         assert "Kernel is running over TCP" not in streams
+        values = "".join("".join(o.get("data", {}).get("text/plain", "")) for o in outputs
+                         if o["output_type"] == "execute_result")
+        assert "PosixPath(" not in values, f"{chapter} shows a path as a cell's value"
         widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
         assert not widgets, f"{chapter} shows Jupyter widgets (they load scripts from a CDN)"
 
