@@ -319,10 +319,19 @@ def _rendered_text(browser, expected, timeout=90):
         time.sleep(1)
 
 
-def _figures_drawn(browser):
-    return browser.execute_script(
-        "return Array.from(document.querySelectorAll('.jp-MarkdownCell img'))"
-        ".filter(i => i.complete && i.naturalWidth > 100).length")
+def _figures_drawn(browser, wanted=5, timeout=60):
+    """How many figures JupyterLab has drawn, once ``wanted`` are (they load after the text)
+    or at ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        drawn = browser.execute_script(
+            "return Array.from(document.querySelectorAll('.jp-MarkdownCell img'))"
+            ".filter(i => i.complete && i.naturalWidth > 100).length")
+        if drawn >= wanted or time.monotonic() > deadline:
+            return drawn
+        time.sleep(1)
 
 
 def test_a_published_chapter_opened_in_jupyterlab_shows_its_figures_and_numbers(lab, browser):
