@@ -137,18 +137,31 @@ class PAnneal(Mechanism):
         return self.coeff * sparsity_scale(step, self.hparams["sparsity_warmup"]) * loss
 
     TARGET_RATE = 0.01
-    """How fast the coefficient follows ``target_l0``: a batch at twice the target L0 raises it
-    by 1%; a sustained gap compounds (e at 100 steps)."""
+    """How fast the coefficient follows ``target_l0``, per step and per unit of
+    log(L0 / target): a batch at twice the target raises it by 0.7%, one at half the target lowers
+    it by 0.7%."""
+
+    TARGET_CAP = 0.01
+    """The largest change of the coefficient in one step (1%): early on, ReLU codes are dense
+    and the L0 lags the coefficient by many steps, so an uncapped rate overshoots."""
 
     @torch.no_grad()
     def _steer(self, codes_NF: torch.Tensor, group: SampleGroup) -> None:
-        """Multiply the coefficient by exp(rate (L0 - target) / target), L0 over the global
-        batch, so that the training L0 settles at ``target_l0`` whatever p has reached: the
-        same sparsity for every variant compared, which a fixed lambda_0 chosen for one length
-        of training does not give at another (our addition; 0 turns it off)."""
+        """Multiply the coefficient by (L0 / target)^rate, capped at 1% a step, L0 over the
+        global batch, so that the training L0 settles at ``target_l0`` whatever p has reached:
+        the same sparsity for every variant compared, which a fixed lambda_0 chosen for one
+        length of training does not give at another (our addition; 0 turns it off).
+
+        The rule is symmetric in log(L0 / target): above the target it raises the coefficient
+        exactly as fast as it lowers it below. An earlier rule, linear in (L0 - target) / target,
+        raised it by up to 10% a step while the codes were dense but lowered it by at most 1%;
+        it killed most of the dictionary before L0 came down, and dead features get no gradient
+        to return (the long setting of 2026-12-03)."""
         target = self.hparams["target_l0"]
         l0 = group.mean((codes_NF > 0).float().sum(-1).mean())
-        self.coeff.mul_(torch.exp((self.TARGET_RATE * (l0 - target) / target).clamp(-0.1, 0.1)))
+        step = (self.TARGET_RATE * torch.log(l0.clamp_min(1e-3) / target)).clamp(
+            -self.TARGET_CAP, self.TARGET_CAP)
+        self.coeff.mul_(torch.exp(step))
 
 
 class _PowP(torch.autograd.Function):
