@@ -91,3 +91,19 @@ def test_held_out_configurations_keep_both_values_of_every_latent_on_each_side()
     assert held_N.mean() == pytest.approx(0.25)
     for side in (held_N, ~held_N):
         assert all(len(np.unique(configs_CK[config_N[side], k])) == 2 for k in range(4))
+
+
+def test_probing_over_worker_processes_equals_the_one_process_loop(monkeypatch):
+    """Every run's probes are one task (:func:`ipta.parallel.parallel_map`): two workers give
+    exactly the arrays of a plain loop, NaN padding included."""
+    import ipta.parallel
+
+    cfg = SimulationConfig(chain_observed=(5,), er_graphs=("ER1",), er_latents=(4,), seeds=(0,),
+                           positions_probed=3, **TINY)
+    monkeypatch.setattr(ipta.parallel, "cores", lambda: 2)
+    two, _ = run_sweep(cfg, progress=False)
+    monkeypatch.setattr(ipta.parallel, "cores", lambda: 1)
+    one, _ = run_sweep(cfg, progress=False)
+    assert two.keys() == one.keys()
+    for name in one:
+        np.testing.assert_array_equal(two[name], one[name], err_msg=name)

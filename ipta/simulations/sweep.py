@@ -12,6 +12,7 @@ import dataclasses
 
 import numpy as np
 
+from ipta.parallel import parallel_map
 from ipta.simulations.config import Config
 from ipta.simulations.problems import (Problem, Setting, make_problem, sweep_settings,
                                        training_data)
@@ -129,35 +130,64 @@ def evaluate_runs(problems: list[Problem], datas: list[dict], trained: dict, cfg
         by_position = [_all_features(trained, stacked_inputs(
             code, valid, config, torch.from_numpy(positions_SP[:, [j]]).expand_as(masked))[0],
             n_layers) for j in range(n_pos)]
-    fit, score = slice(0, cfg.n_fit), slice(cfg.n_fit, cfg.n_fit + cfg.n_score)
-
-    def accuracy(f_NF: np.ndarray, latents_NK: np.ndarray) -> np.ndarray:
-        return probe_accuracy(f_NF[fit], latents_NK[fit], f_NF[score], latents_NK[score],
-                              cfg.probe_c)
-
-    for i in bar(range(n_runs), desc="probing", disable=not progress):
-        p = problems[i]
+    tasks = []
+    for i, p in enumerate(problems):
         config_N = datas[i]["eval_config_N"]
-        latents_NK, k = p.configs_CK[config_N], p.setting.n_latents
-        held_N = unseen_split(config_N, p.configs_CK, cfg.unseen_share,
-                              np.random.default_rng(p.setting.stream(3)))
+        tasks.append(_RunProbes(
+            latents_NK=p.configs_CK[config_N],
+            held_N=unseen_split(config_N, p.configs_CK, cfg.unseen_share,
+                                np.random.default_rng(p.setting.stream(3))),
+            raw_NF=p.obs.observe(config_N).astype(np.float64),
+            layers={tag: [pooled[tag][l][i] for l in range(n_layers)]
+                    for tag in ("trained", "untrained")},
+            positions={tag: [by_position[j][tag][-1][i] for j in range(len(positions[i]))]
+                       for tag in ("trained", "untrained")},
+            n_fit=cfg.n_fit, n_score=cfg.n_score, c=cfg.probe_c))
+    results = parallel_map(_probe_run, tasks)
+    for i, got in enumerate(bar(results, total=n_runs, desc="probing", disable=not progress)):
+        k = problems[i].setting.n_latents
+        for name, acc in got.items():
+            if name.endswith("_SLK") or name.endswith("_SPK"):
+                out[name][i, :len(acc), :k] = acc
+            else:
+                out[name][i, :k] = acc
+    return out
 
-        def unseen(f_NF: np.ndarray) -> np.ndarray:
-            return unseen_accuracy(f_NF, latents_NK, held_N, cfg.probe_c)
 
-        raw_NF = p.obs.observe(config_N).astype(np.float64)
-        out["acc_raw_SK"][i, :k] = accuracy(raw_NF, latents_NK)
-        out["unseen_raw_SK"][i, :k] = unseen(raw_NF)
-        for tag in ("trained", "untrained"):
-            for l in range(n_layers):
-                out[f"acc_layer_{tag}_SLK"][i, l, :k] = accuracy(pooled[tag][l][i], latents_NK)
-                out[f"unseen_layer_{tag}_SLK"][i, l, :k] = unseen(pooled[tag][l][i])
-            out[f"acc_{tag}_SK"][i] = out[f"acc_layer_{tag}_SLK"][i, -1]
-            out[f"unseen_{tag}_SK"][i] = out[f"unseen_layer_{tag}_SLK"][i, -1]
-            for j in range(len(positions[i])):
-                final = by_position[j][tag][-1][i]
-                out[f"acc_pos_{tag}_SPK"][i, j, :k] = accuracy(final, latents_NK)
-                out[f"unseen_pos_{tag}_SPK"][i, j, :k] = unseen(final)
+@dataclasses.dataclass
+class _RunProbes:
+    """One run's probing inputs: its latents and held-out configurations, the observed bits,
+    every block's pooled output and the final output per probed position (trained, untrained)."""
+
+    latents_NK: np.ndarray
+    held_N: np.ndarray
+    raw_NF: np.ndarray
+    layers: dict[str, list[np.ndarray]]
+    positions: dict[str, list[np.ndarray]]
+    n_fit: int
+    n_score: int
+    c: float
+
+
+def _probe_run(t: _RunProbes) -> dict[str, np.ndarray]:
+    """Every probe of one run (:func:`evaluate_runs`'s arrays for row ``i``, without padding)."""
+    fit, score = slice(0, t.n_fit), slice(t.n_fit, t.n_fit + t.n_score)
+
+    def both(f_NF: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Accuracy on the samples of every configuration, and on held-out configurations."""
+        return (probe_accuracy(f_NF[fit], t.latents_NK[fit], f_NF[score], t.latents_NK[score],
+                               t.c),
+                unseen_accuracy(f_NF, t.latents_NK, t.held_N, t.c))
+
+    out = dict(zip(("acc_raw_SK", "unseen_raw_SK"), both(t.raw_NF)))
+    for tag in ("trained", "untrained"):
+        layer = [both(f) for f in t.layers[tag]]
+        out[f"acc_layer_{tag}_SLK"] = np.stack([a for a, _ in layer])
+        out[f"unseen_layer_{tag}_SLK"] = np.stack([u for _, u in layer])
+        out[f"acc_{tag}_SK"], out[f"unseen_{tag}_SK"] = layer[-1]
+        position = [both(f) for f in t.positions[tag]]
+        out[f"acc_pos_{tag}_SPK"] = np.stack([a for a, _ in position])
+        out[f"unseen_pos_{tag}_SPK"] = np.stack([u for _, u in position])
     return out
 
 

@@ -1,0 +1,28 @@
+"""Specification of ipta.parallel: independent tasks over worker processes, results in order."""
+
+import os
+
+from ipta.parallel import cores, parallel_map
+
+
+def _pid_and_square(x: int) -> tuple[int, int]:
+    import time
+
+    time.sleep(0.05)  # long enough that one worker cannot take every task
+    return os.getpid(), x * x
+
+
+def test_results_come_in_the_order_of_the_items_from_several_processes():
+    got = list(parallel_map(_pid_and_square, range(12), jobs=2))
+    assert [square for _, square in got] == [x * x for x in range(12)]
+    pids = {pid for pid, _ in got}
+    assert os.getpid() not in pids and len(pids) == 2
+
+
+def test_one_job_or_one_item_runs_in_this_process():
+    assert {pid for pid, _ in parallel_map(_pid_and_square, range(3), jobs=1)} == {os.getpid()}
+    assert [pid for pid, _ in parallel_map(_pid_and_square, [5], jobs=4)] == [os.getpid()]
+
+
+def test_cores_counts_what_this_process_may_use():
+    assert 1 <= cores() <= (os.cpu_count() or 1)
