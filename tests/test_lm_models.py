@@ -88,3 +88,28 @@ def test_a_model_spread_over_devices_gives_the_same_representations(tmp_path, mo
             word_representations(model, tok, words, layer=layer, batch_size=2, progress=False),
             word_representations(whole.eval(), tok, words, layer=layer, batch_size=2,
                                  progress=False))
+
+
+def test_the_plain_array_gguf_reader_reads_what_the_memmap_reader_reads(tmp_path):
+    """Every field (vocabulary included) and every tensor of the embedded SmolLM2 GGUF, read
+    through :func:`ipta.lm.models.plain_array_gguf_reader` and through gguf's own memmap, agree
+    byte for byte; outside the context the reader uses its memmap again."""
+    import numpy as np
+    from gguf import GGUFReader
+
+    from ipta.lm.models import EMBEDDED_MODELS, plain_array_gguf_reader
+
+    path = EMBEDDED_MODELS["smollm2-135m"].locate(tmp_path)
+    with plain_array_gguf_reader():
+        plain = GGUFReader(path)
+    usual = GGUFReader(path)
+    assert type(plain.data) is np.ndarray and isinstance(usual.data, np.memmap)
+    assert plain.fields.keys() == usual.fields.keys()
+    for name, field in usual.fields.items():
+        other = plain.fields[name]
+        assert field.types == other.types and field.data == other.data, name
+        for a, b in zip(field.parts, other.parts, strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    assert [t.name for t in plain.tensors] == [t.name for t in usual.tensors]
+    for a, b in zip(plain.tensors, usual.tensors):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=a.name)

@@ -11,12 +11,16 @@ saved folder loads in one or two.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ipta.cache import call_spec, get_or_build_dir
 from ipta.devices import pick_device
@@ -109,6 +113,33 @@ def model_fingerprint(name: str, revision: str | None = None) -> str:
     return f"hub:{name}@{revision or 'main'}"
 
 
+@contextlib.contextmanager
+def plain_array_gguf_reader():
+    """gguf's reader over the file's bytes as a plain ndarray instead of a ``np.memmap``.
+
+    The reader parses the vocabulary field by field (262,144 tokens for Gemma 3), millions of
+    small slices, and every slice of a ``memmap`` subclass runs its Python ``__getitem__`` and
+    ``__array_finalize__``: about two thirds of the conversion's time. A plain view of the same
+    mapping reads the same bytes (still mapped, not copied) without that overhead; Gemma's
+    conversion fell from 97 s to 44 s. Only this module's conversion sees the change."""
+    import gguf.gguf_reader as reader
+
+    class _Numpy(types.ModuleType):
+        def __getattr__(self, name: str):
+            return getattr(np, name)
+
+        @staticmethod
+        def memmap(path, mode="r"):
+            return np.memmap(path, mode=mode).view(np.ndarray)
+
+    saved = reader.np
+    reader.np = _Numpy("numpy")
+    try:
+        yield
+    finally:
+        reader.np = saved
+
+
 def _convert_gguf(gguf: Path, out: Path) -> None:
     """Dequantise a GGUF model into a plain fp32 Hugging Face folder at ``out``.
 
@@ -118,9 +149,10 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
-                                                  dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    with plain_array_gguf_reader():
+        loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                      dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
