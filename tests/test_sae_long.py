@@ -58,3 +58,24 @@ def test_load_long_gives_none_for_a_missing_file_or_an_older_layout(tmp_path):
     assert load_long(tmp_path / "absent.json") is None
     (tmp_path / "old.json").write_text('{"variants": {}}')
     assert load_long(tmp_path / "old.json") is None
+
+
+def test_the_long_numbers_give_margins_over_both_controls_and_the_l0_band():
+    """Margins over the untrained copy (first and last) and over random features at top-k
+    sparsity (last), and the L0 band after the first evaluation, from a made-up summary."""
+    from ipta.sae.chapter import glue_long_numbers
+    from ipta.sae.long import SERIES
+
+    def series(values):
+        return {key: list(values) for key in SERIES}
+
+    run = {**series([0.5, 0.6, 0.55]), "val_l0": [90.0, 30.0, 34.0], "tokens": [1, 2, 3],
+           "untrained": {key: 0.4 for key in SERIES}, "random_topk": {key: 0.7 for key in SERIES}}
+    values = glue_long_numbers({"format": 2, "variants": {"panneal": run}})
+    assert values["long_panneal_paper_first"] == pytest.approx(0.1)
+    assert values["long_panneal_paper_last"] == pytest.approx(0.15)
+    assert values["long_panneal_paper_drop"] == pytest.approx(0.05)
+    assert values["long_panneal_raw_vs_random_last"] == pytest.approx(-0.15)
+    assert (values["long_panneal_l0_low"], values["long_panneal_l0_high"]) == (30.0, 34.0)
+    assert values["long_panneal_l0_first"] == 90.0
+    assert str(values["long_paper_declines"].data) == "p-annealing"

@@ -308,8 +308,10 @@ def glue_planted(planted: dict[str, Any]) -> dict[str, object]:
 
 def glue_long_numbers(summary: dict[str, Any] | None) -> dict[str, object]:
     """Glue the long setting's numbers: per variant the margin over its untrained copy at the
-    first and the last evaluation in every reading, its final L0 and code size; per reading,
-    which variants' margins fell from their best (NaN and a note when no summary exists)."""
+    first and the last evaluation in every reading and over random features at top-k sparsity
+    at the last, its L0 (final, first, lowest and highest after the first evaluation) and code
+    size; per reading, which variants' margins fell from their best (NaN and a note when no
+    summary exists)."""
     from IPython.display import Markdown
 
     values: dict[str, object] = {}
@@ -321,9 +323,16 @@ def glue_long_numbers(summary: dict[str, Any] | None) -> dict[str, object]:
             values[f"long_{v}_{reading}_first"] = margin[0]
             values[f"long_{v}_{reading}_last"] = margin[-1]
             values[f"long_{v}_{reading}_drop"] = max(margin) - margin[-1]
+            over_random = ([x - run["random_topk"][key] for x in run[key]] if run
+                           else [np.nan])
+            values[f"long_{v}_{reading}_vs_random_last"] = over_random[-1]
         values[f"long_{v}_l0"] = run["val_l0"][-1] if run else np.nan
         values[f"long_{v}_l0_first"] = run["val_l0"][0] if run else np.nan
+        later = run["val_l0"][1:] if run and len(run["val_l0"]) > 1 else [np.nan]
+        values[f"long_{v}_l0_low"], values[f"long_{v}_l0_high"] = min(later), max(later)
+        values[f"long_{v}_pairs_l0"] = run["pairs_l0"][-1] if run else np.nan
         values[f"long_{v}_val_fvu_first"] = run["val_fvu"][0] if run else np.nan
+        values[f"long_{v}_val_fvu_last"] = run["val_fvu"][-1] if run else np.nan
         values[f"long_{v}_scale_first"] = run["pairs_code_p99"][0] if run else np.nan
         values[f"long_{v}_scale_last"] = run["pairs_code_p99"][-1] if run else np.nan
         values[f"long_{v}_fvu_first"] = run["pairs_fvu"][0] if run else np.nan

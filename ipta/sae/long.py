@@ -19,15 +19,14 @@ LONG = {"n_tokens": 200_000, "max_windows_per_doc": 0, "val_tokens": 8192, "n_fe
         "matched_l0": False, "dead_after_tokens": 400_000, "target_l0": 32}
 """Does the answer depend on scale? The ``long`` setting (overrides of the default profile):
 more tokens, more steps, a wider dictionary, every variant once. The p-annealing family steers
-its penalty towards the top-k variants' k (``target_l0``), meant to end all four at the same
-sparsity. In the run of 2026-12-03 it did not: p-annealing and structured sat at held-out L0
-about 2 (FVU 1.24) until step 2,500 and ended at L0 190 and 200. The steering multiplies the
-coefficient by up to e^0.1 a step while L0 is far above the target (early on, ReLU codes are
-dense) but lowers it by about 1% a step below it, and dead features get no gradient to return;
-p-annealing from lambda_0 = 1 instead of 3 collapsed the same way (L0 about 2 until step 2,500),
-then swung to L0 131 at step 4,000 and ended at 30. A steering that cannot kill the dictionary
-is still to be built. ``ipta sae-long`` trains the
-setting (about half an hour on 2 CPU cores, minutes on a GPU) and writes :data:`LONG_RESULT`, a
+its penalty towards the top-k variants' k (``target_l0``) so that all four end at the same
+sparsity. A first steering rule (up to e^0.1 a step up, about 1% down) collapsed their
+dictionaries in the run of 2026-12-03 (held-out L0 about 2 until step 2,500); the rule now is
+symmetric in log(L0 / target) and capped at 1% a step
+(:meth:`ipta.sae.mechanisms.annealing.PAnneal._steer`), and in the rerun of the same day
+p-annealing and structured stayed between held-out L0 29.6 and 38.2 from the second
+evaluation on and ended at 30 (top-k 32, batch-top-k 35). ``ipta sae-long`` trains the
+setting (about 22 minutes on 2 CPU cores, minutes on a GPU) and writes :data:`LONG_RESULT`, a
 small summary the page draws without retraining; the runs go through the cache like the
 chapter's."""
 
