@@ -71,6 +71,24 @@ def test_slices_sample_reproducibly_and_only_inside_their_range(tmp_path):
     assert {tuple(r) for r in a.tolist()} <= inside
 
 
+def test_a_pickled_store_is_its_folder_and_reopens_the_same_rows(tmp_path):
+    """A store travels to a worker process as its folder (a few hundred bytes, not its rows)
+    and reads the same rows there, memory-mapped or in memory as it was."""
+    import pickle
+
+    tok, model = tiny_tokenizer(add_bos=True), tiny_model("llama", seed=0)
+    build_activation_shards(model, tok, TEXTS, tmp_path, n_tokens=100, context_length=8,
+                            batch_size=2, dtype="float32", shard_tokens=5, progress=False)
+    for in_memory in (False, True):
+        store = ActivationStore(tmp_path, in_memory=in_memory)
+        data = pickle.dumps(store)
+        assert len(data) < 1000
+        again = pickle.loads(data)
+        assert again.directory == store.directory and again.in_memory == in_memory
+        np.testing.assert_array_equal(again.rows(np.arange(store.n_tokens)),
+                                      store.rows(np.arange(store.n_tokens)))
+
+
 @pytest.mark.skipif(importlib.util.find_spec("gensim") is None, reason="gensim not installed")
 def test_offline_corpus_is_english_prose_from_gensim():
     from ipta.lm.corpus import gensim_texts

@@ -56,3 +56,46 @@ def test_a_runs_key_ignores_the_sweep_axes_and_keeps_every_other_field():
     assert not set(runs.SWEEP_FIELDS) & set(spec)
     assert {"steps", "lr", "n_features", "pcc_threshold", "eval_every"} <= set(spec)
     assert "device" not in spec and "checkpoint_every" not in spec
+
+
+def _train_all(cfg, root, monkeypatch, workers):
+    monkeypatch.setenv("IPTA_CACHE_DIR", str(root))
+    monkeypatch.setattr(runs, "training_workers", lambda cfg: workers)
+    store, concepts = runs.chapter_inputs(cfg, progress=False)
+    return runs.train_all(cfg, store, concepts, progress=False)
+
+
+def test_runs_trained_in_worker_processes_are_the_runs_trained_here(tmp_path, monkeypatch):
+    """Two workers (one thread each) give the same runs, in the same order and with the same
+    ablation reuse, as one process: the same keys (cache folder names) and, to float rounding,
+    the same evaluations; the workers wrote into the cache named when they were called, not
+    into the one they started under."""
+    cfg = SAEConfig.for_profile("smoke", **SMOKE, seeds=(0, 1), alphas=(0.0, 0.3),
+                                ablation_readings=("structured",))
+    here = _train_all(cfg, tmp_path / "here", monkeypatch, 1)
+    _train_all(cfg, tmp_path / "first", monkeypatch, 2)  # workers start under this cache
+    there = _train_all(cfg, tmp_path / "there", monkeypatch, 2)
+    for mine, theirs in zip(here, there, strict=True):
+        assert [(r.variant, r.seed, r.alpha, r.k) for r in mine] == \
+               [(r.variant, r.seed, r.alpha, r.k) for r in theirs]
+        assert [r.directory.name for r in mine] == [r.directory.name for r in theirs]
+        assert all(r.directory.parent.parent == tmp_path / "there" for r in theirs)
+        for a, b in zip(mine, theirs):
+            assert b.final["val_mse"] == pytest.approx(a.final["val_mse"], rel=1e-3)
+            assert b.final["mean_pcc"] == pytest.approx(a.final["mean_pcc"], abs=1e-3)
+    assert len(here[1]) == 2 * 2 and len(here[2]) == 2 * 2  # matched: 2 variants x 2 seeds
+
+
+def test_a_variant_registered_outside_the_package_trains_in_this_process(monkeypatch):
+    from ipta.sae.mechanisms import MECHANISMS
+
+    class Elsewhere(MECHANISMS["topk"]):
+        pass
+
+    monkeypatch.setitem(MECHANISMS, "elsewhere", Elsewhere)
+    import ipta.parallel
+
+    monkeypatch.setattr(ipta.parallel, "cores", lambda: 2)
+    assert runs.training_workers(SAEConfig.for_profile("smoke", device="cpu")) == 2
+    cfg = SAEConfig.for_profile("smoke", device="cpu", variants=("topk", "elsewhere"))
+    assert runs.training_workers(cfg) == 1

@@ -245,12 +245,17 @@ class ActivationStore:
     """The shards of one activation cache entry, read lazily (memory-mapped) or into memory."""
 
     def __init__(self, directory: str | Path, in_memory: bool = False):
-        self.directory = Path(directory)
+        self.directory, self.in_memory = Path(directory), in_memory
         self.meta = json.loads((self.directory / "meta.json").read_text())
         mode = None if in_memory else "r"
         self.shards = [np.load(self.directory / f"shard_{i:05d}.npy", mmap_mode=mode)
                        for i in range(len(self.meta["shard_rows"]))]
         self.offsets = np.concatenate([[0], np.cumsum(self.meta["shard_rows"])]).astype(np.int64)
+
+    def __reduce__(self):
+        """Pickled as its folder: another process (a training worker) opens the same shards
+        instead of receiving a copy of every row."""
+        return ActivationStore, (self.directory, self.in_memory)
 
     @property
     def n_tokens(self) -> int:
