@@ -8,7 +8,7 @@ must not depend on which process runs it, so the results equal a plain loop's ex
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -26,9 +26,11 @@ def cores() -> int:
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], jobs: int | None = None
                  ) -> Iterator[R]:
     """``fn`` of each item, in order, over ``jobs`` worker processes (default: :func:`cores`);
-    a plain loop when one job or one item would do."""
-    items = list(items)
-    jobs = min(jobs or cores(), len(items))
+    a plain loop when one job or one item would do. ``items`` may be a generator: it is drawn
+    from as workers become free (a few items ahead), never held whole."""
+    jobs = jobs or cores()
+    if isinstance(items, Sized):
+        jobs = min(jobs, len(items))
     if jobs <= 1:
         return map(fn, items)
     from joblib import Parallel, delayed

@@ -26,3 +26,17 @@ def test_one_job_or_one_item_runs_in_this_process():
 
 def test_cores_counts_what_this_process_may_use():
     assert 1 <= cores() <= (os.cpu_count() or 1)
+
+
+def test_a_generator_of_items_is_drawn_as_workers_free_up_not_held_whole():
+    drawn = []
+
+    def items():
+        for x in range(40):
+            drawn.append(x)
+            yield x
+
+    results = parallel_map(_pid_and_square, items(), jobs=2)
+    first = next(iter(results))
+    assert first[1] == 0 and len(drawn) < 40
+    assert [square for _, square in [first, *results]] == [x * x for x in range(40)]

@@ -113,6 +113,25 @@ def test_rigorous_mode_is_an_exact_function_of_its_seed():
     assert first == again
 
 
+def test_rigorous_mode_over_worker_processes_gives_the_one_process_rows(monkeypatch):
+    """Each split is one task for a worker; the rows and means equal a plain loop's (to the
+    rounding of a BLAS on one thread instead of two)."""
+    import ipta.parallel
+
+    reps, _ = planted(n=20)
+    out = {}
+    for n in (1, 2):
+        monkeypatch.setattr(ipta.parallel, "cores", lambda n=n: n)
+        out[n] = rigorous_mode(reps, (1e-4, 1.0), seeds=(0, 1, 2))
+    (rows1, means1), (rows2, means2) = out[1], out[2]
+    assert [(r["seed"], r["kind"], r["C"]) for r in rows1] == \
+           [(r["seed"], r["kind"], r["C"]) for r in rows2]
+    for a, b in zip(rows1, rows2):
+        assert b["diag"] == pytest.approx(a["diag"], abs=1e-9, nan_ok=True)
+    for name in means1:
+        np.testing.assert_allclose(means2[name], means1[name], atol=1e-9)
+
+
 def test_the_causal_cosine_is_unchanged_by_a_change_of_basis_that_keeps_every_logit():
     """Representations mapped by an invertible M, the unembedding (so its covariance) and the
     probe weights by M^-T: every logit is unchanged, and so is the causal cosine, while the

@@ -51,6 +51,26 @@ def test_a_systems_observed_scores_are_the_metrics_in_every_reading(bench):
         assert scores[reading].boot_BK.shape == (100, len(concepts.names))
 
 
+def test_systems_scored_over_worker_processes_are_the_systems_scored_here(bench, monkeypatch):
+    """Every system the verdicts compare (untrained copies and random features here), scored by
+    two workers, equals the one-process scores: same keys, same observed and bootstrap values
+    (to float32 rounding of the bootstrap)."""
+    import ipta.parallel
+
+    cfg, store, concepts = bench
+    cfg = cfg.replace(null_seeds=3)
+    draws = verdicts.resamplers(concepts, 3, 50)
+    out = {}
+    for n in (1, 2):
+        monkeypatch.setattr(ipta.parallel, "cores", lambda n=n: n)
+        out[n] = verdicts._systems(cfg, store, concepts, [], draws)
+    assert list(out[1]) == list(out[2]) and len(out[1]) == 3 + 3  # random_topk only: no runs
+    for key, readings in out[1].items():
+        for reading, s in readings.items():
+            np.testing.assert_allclose(out[2][key][reading].observed_K, s.observed_K, atol=1e-9)
+            np.testing.assert_allclose(out[2][key][reading].boot_BK, s.boot_BK, atol=1e-6)
+
+
 def test_the_test_holds_its_level_on_null_comparisons(bench):
     """Untrained copies of 12 seeds never trained, in four groups of three, compared group
     against group (6 pairs x 5 readings x 2 variants) and random features likewise: 90 null

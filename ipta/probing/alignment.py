@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ipta.parallel import parallel_map
 from ipta.probes import PAPER_C, ConceptProbe, fit_pair_probe, word_split
 
 @dataclass(frozen=True)
@@ -175,6 +176,11 @@ def rigorous_seed(reps: PairReps, Cs: tuple[float, ...], seed: int, test_fractio
     return out
 
 
+def _rigorous_seed(args) -> dict[str, object]:
+    """:func:`rigorous_seed` of one argument tuple (a task for a worker process)."""
+    return rigorous_seed(*args)
+
+
 def _null_probe(base_ND: np.ndarray, target_ND: np.ndarray, C: float, max_iter: int,
                 rng: np.random.Generator) -> np.ndarray:
     """A probe fitted after shuffling which words are labelled base and which target."""
@@ -203,8 +209,9 @@ def rigorous_mode(reps: PairReps, Cs: tuple[float, ...], seeds: tuple[int, ...],
     def add(name: str, value: np.ndarray) -> None:
         means[name] = means.get(name, 0.0) + value / len(seeds)
 
-    for seed in seeds:
-        res = rigorous_seed(reps, Cs, seed, test_fraction, max_iter, cov_DD)
+    splits = parallel_map(_rigorous_seed, [(reps, Cs, seed, test_fraction, max_iter, cov_DD)
+                                           for seed in seeds])
+    for seed, res in zip(seeds, splits):
         for name in ("estimator_K", "noise_ceiling_K", "n_train_K", "n_test_K"):
             add(name, res[name])
         rows.append({"seed": seed, "kind": ESTIMATOR, "C": np.nan, **summarize(res["A_At"])})

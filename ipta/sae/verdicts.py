@@ -118,25 +118,44 @@ def _codes(sae, x_ND: np.ndarray) -> np.ndarray:
 def _systems(cfg: Config, store, concepts: ConceptData, main: list[Run],
              draws) -> dict[tuple[str, str, int], dict[str, Scores]]:
     """Scores of every system the verdicts and the nulls compare: (kind, variant, seed) ->
-    reading -> :class:`Scores`."""
+    reading -> :class:`Scores`. Codes are made here, one system at a time; their scoring (the
+    bootstrap's correlations, most of the time) runs over the machine's cores."""
+    from ipta.parallel import parallel_map
+
+    keys = [(kind, r.variant, r.seed) for r in main for kind in ("trained", "random_matched")]
+    for seed in (*cfg.seeds, *null_seeds(cfg)):
+        keys += [("untrained", variant, seed) for variant in dict.fromkeys(r.variant
+                                                                           for r in main)]
+        keys.append(("random_topk", "", seed))
+    tasks = ((codes_NF, concepts, draws)
+             for codes_NF in _system_codes(cfg, store, concepts, main, keys))
+    return dict(zip(keys, parallel_map(_score_system, tasks)))
+
+
+def _system_codes(cfg: Config, store, concepts: ConceptData, main: list[Run], keys):
+    """Each system's codes on the pair words, in the order of ``keys``, made when asked for."""
     from ipta.sae.controls import normalised_units, random_codes, untrained_sae
 
     reps = concepts.reps_ND
-    out: dict[tuple[str, str, int], dict[str, Scores]] = {}
-    for r in main:
-        trained = _codes(r.sae(), reps)
-        out["trained", r.variant, r.seed] = system_scores(trained, concepts, draws)
-        xn_ND = _normalised(normalised_units(cfg, r.seed, store), reps)
-        matched = quantile_match(random_codes(xn_ND, trained.shape[1], r.seed), trained)
-        out["random_matched", r.variant, r.seed] = system_scores(matched, concepts, draws)
-    for seed in (*cfg.seeds, *null_seeds(cfg)):
-        for variant in {r.variant for r in main}:
-            sae = untrained_sae(cfg, variant, seed, store)
-            out["untrained", variant, seed] = system_scores(_codes(sae, reps), concepts, draws)
-        xn_ND = _normalised(normalised_units(cfg, seed, store), reps)
-        out["random_topk", "", seed] = system_scores(
-            random_codes(xn_ND, cfg.n_features, seed, cfg.k), concepts, draws)
-    return out
+    trained = {}
+    for kind, variant, seed in keys:
+        if kind == "trained":
+            run = next(r for r in main if (r.variant, r.seed) == (variant, seed))
+            trained[variant, seed] = _codes(run.sae(), reps)
+            yield trained[variant, seed]
+        elif kind == "random_matched":
+            codes_NF = trained.pop((variant, seed))
+            xn_ND = _normalised(normalised_units(cfg, seed, store), reps)
+            yield quantile_match(random_codes(xn_ND, codes_NF.shape[1], seed), codes_NF)
+        elif kind == "untrained":
+            yield _codes(untrained_sae(cfg, variant, seed, store), reps)
+        else:
+            xn_ND = _normalised(normalised_units(cfg, seed, store), reps)
+            yield random_codes(xn_ND, cfg.n_features, seed, cfg.k)
+
+
+def _score_system(task) -> dict[str, Scores]:
+    return system_scores(*task)
 
 
 def _normalised(sae, x_ND: np.ndarray) -> np.ndarray:
