@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
                              "(SAEBench, Neuronpedia); raw: our decoder as trained, codes "
                              "equal to ours")
     long = sub.add_parser("sae-long", help="train the SAE chapter's long setting and write the "
-                          "summary its page draws (about half an hour on 2 CPU cores)")
+                          "summary its page draws (about 20 minutes on 2 CPU cores)")
     long.add_argument("--out", type=Path, default=None,
                       help="summary file (default: book/results/sae_long.json in the project)")
     long.add_argument("-p", "--param", nargs=2, action="append", default=[],

@@ -475,8 +475,8 @@ chapter.table_summary(res.ablation)
 from IPython.display import display
 long = chapter.load_long()
 if long is None:
-    print("No summary of the long setting in this layout yet: run `ipta sae-long` (about half "
-          "an hour).")
+    print("No summary of the long setting in this layout yet: run `ipta sae-long` (about 20 "
+          "minutes on 2 CPU cores).")
 else:
     display(chapter.table_long_settings(long))
 chapter.save_figure("sae-long", chapter.figure_long(long))
