@@ -47,10 +47,19 @@ def parse(expression: str) -> tuple[str, str]:
     return found.group(1), found.group(2) or ""
 
 
+MARKUP = re.compile(r"[*`_\[\]$]")
+"""Characters that make a glued sentence Markdown rather than plain words."""
+
+
 def shown(value: Any, spec: str) -> Shown:
-    """``value`` formatted by ``spec`` (``md``: a Markdown sentence; empty: as it is)."""
+    """``value`` formatted by ``spec`` (``md``: a Markdown sentence; empty: as it is).
+
+    A sentence without Markdown markup (most of them: a list of variant names, a verdict in
+    words) is shown as plain text: jupyterlab-myst sets a Markdown result as a paragraph of its
+    own, which broke the sentence around it into lines in JupyterLab."""
     if spec == "md":
-        return Shown(re.sub(r"[*`]", "", str(value)), markdown=str(value))
+        text = str(value)
+        return Shown(re.sub(r"[*`]", "", text), markdown=text if MARKUP.search(text) else None)
     return Shown(format(value, spec) if spec else str(value))
 
 

@@ -26,6 +26,16 @@ def test_a_value_is_shown_formatted_without_quotes(item, text):
     assert v["verdict:md"]._repr_markdown_() == "holds *by construction*"
 
 
+def test_a_sentence_of_plain_words_is_plain_text_and_one_with_markup_keeps_its_markdown():
+    """JupyterLab sets a Markdown result as a paragraph of its own: plain words go as text, so
+    the sentence around them stays one line; a sentence with markup keeps its Markdown."""
+    v = prose.Glued(order="top-k > batch-top-k", model="`smollm2-135m`")
+    assert repr(v["order:md"]) == "top-k > batch-top-k"
+    assert v["order:md"]._repr_markdown_() is None
+    assert v["model:md"]._repr_markdown_() == "`smollm2-135m`"
+    assert repr(v["model:md"]) == "smollm2-135m"
+
+
 def test_an_unknown_name_or_another_expression_says_what_to_do():
     with pytest.raises(KeyError, match="'gap' is not computed yet: run the cells above"):
         prose.Glued()["gap:.3f"]
