@@ -23,6 +23,24 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def task_environment() -> dict[str, str]:
+    """The caller's ``IPTA_*`` variables as they are now, the cache folder resolved: what a task
+    carries to a worker, since workers outlive a call (a later call may have moved the cache, a
+    test its word pairs' folder). The worker hands it to :func:`adopt_environment`."""
+    from ipta.cache import ENV_VAR, cache_root
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("IPTA_")}
+    env[ENV_VAR] = str(cache_root())
+    return env
+
+
+def adopt_environment(env: dict[str, str]) -> None:
+    """In a worker: make the ``IPTA_*`` variables those of :func:`task_environment`'s caller."""
+    for name in [n for n in os.environ if n.startswith("IPTA_") and n not in env]:
+        del os.environ[name]
+    os.environ.update(env)
+
+
 def parallel_map(fn: Callable[[T], R], items: Iterable[T], jobs: int | None = None
                  ) -> Iterator[R]:
     """``fn`` of each item, in order, over ``jobs`` worker processes (default: :func:`cores`);

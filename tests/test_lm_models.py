@@ -113,3 +113,35 @@ def test_the_plain_array_gguf_reader_reads_what_the_memmap_reader_reads(tmp_path
     assert [t.name for t in plain.tensors] == [t.name for t in usual.tensors]
     for a, b in zip(plain.tensors, usual.tensors):
         np.testing.assert_array_equal(a.data, b.data, err_msg=a.name)
+
+
+def test_a_gguf_file_parsed_once_loads_what_three_parses_load(tmp_path):
+    """The embedded SmolLM2 loaded from its GGUF file (config, tokenizer, weights) inside
+    :func:`ipta.lm.models.gguf_parsed_once` equals the same load without it, weights bit for
+    bit, while the file is parsed once instead of once per call; gguf's reader and name map are
+    its own again afterwards."""
+    import gguf
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ipta.lm.models import EMBEDDED_MODELS, gguf_parsed_once
+
+    path = EMBEDDED_MODELS["smollm2-135m"].locate(tmp_path)
+
+    def load():
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name,
+                                                     dtype=torch.float32)
+        return model, AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+
+    usual_model, usual_tokenizer = load()
+    reader, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    with gguf_parsed_once():
+        model, tokenizer = load()
+        assert gguf.GGUFReader.cache_info().misses == 1 < gguf.GGUFReader.cache_info().hits
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (reader, name_map)
+    assert model.config.to_dict() == usual_model.config.to_dict()
+    assert tokenizer.get_vocab() == usual_tokenizer.get_vocab()
+    usual = usual_model.state_dict()
+    assert model.state_dict().keys() == usual.keys()
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, usual[name]), name

@@ -132,3 +132,32 @@ def test_the_heldout_halves_share_no_word_and_keep_pairs_whole():
     assert not (view.fit_N & view.score_N).any()
     assert not view.fit_N[6:8].any() and not view.score_N[6:8].any()  # the repeated pair
     np.testing.assert_array_equal(view.fit_N[0::2], view.fit_N[1::2])  # pairs stay whole
+
+
+@pytest.mark.parametrize("case", ["relu codes", "signed sparse", "dense", "rounded logits",
+                                  "one row", "all zero", "every value tied", "no rows"])
+def test_rank_columns_gives_rankdatas_values(case):
+    """:func:`ipta.sae.metrics.rank_columns` equals ``scipy.stats.rankdata(a, axis=0)`` exactly,
+    on the sparse codes it sorts itself (zeros tied, negative values below them, ties among
+    the non-zeros) and on the matrices it hands to rankdata (dense, NaN)."""
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(7)
+    a = {"relu codes": np.maximum(rng.standard_normal((400, 60)) - 1.5, 0),
+         "signed sparse": np.where(rng.random((300, 40)) < 0.1,
+                                   np.round(rng.standard_normal((300, 40)), 1), 0),
+         "dense": rng.standard_normal((200, 30)).astype(np.float32),
+         "rounded logits": np.round(rng.standard_normal((500, 27)), 1),
+         "one row": rng.standard_normal((1, 5)),
+         "all zero": np.zeros((7, 3)),
+         "every value tied": np.where(rng.random((100, 5)) < 0.05, 2.0, 0.0),
+         "no rows": np.zeros((0, 3))}[case]
+    np.testing.assert_array_equal(m.rank_columns(a), rankdata(np.asarray(a, np.float64), axis=0))
+
+
+def test_rank_columns_leaves_nan_columns_to_rankdata():
+    from scipy.stats import rankdata
+
+    a = np.zeros((6, 2))
+    a[2, 0], a[3, 1] = np.nan, 1.0
+    np.testing.assert_array_equal(m.rank_columns(a), rankdata(a, axis=0))

@@ -140,6 +140,26 @@ def plain_array_gguf_reader():
         reader.np = saved
 
 
+@contextlib.contextmanager
+def gguf_parsed_once():
+    """Inside, gguf's ``GGUFReader`` gives one reader per file and ``get_tensor_name_map`` one
+    map per architecture and depth. transformers builds a reader of the same file for the
+    config, another for the tokenizer and a third for the weights (7 s each for Gemma 3's
+    vocabulary on this project's machine), and a name map per tensor; readers and maps are only
+    read. Only this module's conversion sees the change; gguf's own functions come back after."""
+    import functools
+
+    import gguf
+
+    saved = gguf.GGUFReader, gguf.get_tensor_name_map
+    gguf.GGUFReader = functools.cache(saved[0])
+    gguf.get_tensor_name_map = functools.cache(saved[1])
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = saved
+
+
 def _convert_gguf(gguf: Path, out: Path) -> None:
     """Dequantise a GGUF model into a plain fp32 Hugging Face folder at ``out``.
 
@@ -149,7 +169,7 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    with plain_array_gguf_reader():
+    with plain_array_gguf_reader(), gguf_parsed_once():
         loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
                                                       dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -166,6 +186,11 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
+def _embedded_spec(name: str) -> dict[str, Any]:
+    """The cache key's spec of an embedded model's folder: its name and its package, whole."""
+    return {**call_spec(embedded_model_dir, {"name": name}), "entry": EMBEDDED_MODELS[name]}
+
+
 def embedded_model_dir(name: str) -> Path:
     """The cached Hugging Face folder of an embedded model, converted from GGUF on first use."""
     entry = EMBEDDED_MODELS[name]
@@ -180,8 +205,7 @@ def embedded_model_dir(name: str) -> Path:
                 f.unlink()
             scratch.rmdir()
 
-    spec = {**call_spec(embedded_model_dir, locals()), "entry": entry}  # the package, whole
-    return get_or_build_dir("models", spec, build, code=("ipta.lm.models",))
+    return get_or_build_dir("models", _embedded_spec(name), build, code=("ipta.lm.models",))
 
 
 def _resolve(name: str) -> str:

@@ -122,12 +122,45 @@ def _exp(z: np.ndarray) -> np.ndarray:
     return np.exp(np.minimum(z, 700.0))
 
 
+def rank_columns(a_NF: np.ndarray) -> np.ndarray:
+    """Ranks 1..N within each column, tied values sharing the mean of their ranks: the values of
+    ``scipy.stats.rankdata(a, axis=0)``, in float64.
+
+    A matrix of sparse codes is mostly zeros, one tie per column; only its non-zero entries are
+    sorted here (by column, then value) and the zeros of each column get their shared rank, so
+    the Spearman reading of a trained SAE's codes costs a fraction of ``rankdata``'s full
+    sort (which a denser matrix still gets). Exact: every rank is a half-integer below 2^53.
+    """
+    from scipy.stats import rankdata
+
+    a = np.asarray(a_NF, np.float64)
+    if a.ndim != 2 or np.isnan(a).any():  # rankdata's NaN columns
+        return rankdata(a, axis=0)
+    row_M, col_M = np.nonzero(a)
+    if len(row_M) > a.size // 4:
+        return rankdata(a, axis=0)
+    value_M = a[row_M, col_M]
+    order = np.lexsort((value_M, col_M))  # by column, then by value
+    row_M, col_M, value_M = row_M[order], col_M[order], value_M[order]
+    n_F = np.bincount(col_M, minlength=a.shape[1])
+    zeros_F = a.shape[0] - n_F
+    below_F = np.bincount(col_M[value_M < 0], minlength=a.shape[1])
+    start_F = np.concatenate([[0], np.cumsum(n_F)[:-1]])
+    within_M = np.arange(len(col_M)) - start_F[col_M]  # place among the column's non-zeros
+    place_M = within_M + np.where(value_M > 0, zeros_F[col_M], 0)  # place in the column
+    new_M = np.ones(len(col_M), bool)  # a tie group starts: a new column or a new value
+    new_M[1:] = (col_M[1:] != col_M[:-1]) | (value_M[1:] != value_M[:-1])
+    first_G = np.flatnonzero(new_M)
+    size_G = np.diff(first_G, append=len(col_M))
+    ranks_NF = np.broadcast_to(below_F + (zeros_F + 1) / 2, a.shape).copy()
+    ranks_NF[row_M, col_M] = np.repeat(place_M[first_G] + (size_G + 1) / 2, size_G)
+    return ranks_NF
+
+
 def reading_inputs(logits_NK: np.ndarray, codes_NF: np.ndarray, variant: str = "paper"
                    ) -> tuple[np.ndarray, np.ndarray]:
     """``(y_NK, feats_NF)``: what the reading ``variant`` of :data:`METRIC_VARIANTS` correlates,
     the probe logits and the transformed codes (both ranked for Spearman), in float64."""
-    from scipy.stats import rankdata
-
     z_NF = np.asarray(codes_NF, np.float64)
     y_NK = np.asarray(logits_NK, np.float64)
     if variant == "paper":
@@ -135,7 +168,7 @@ def reading_inputs(logits_NK: np.ndarray, codes_NF: np.ndarray, variant: str = "
     if variant == "raw":
         return y_NK, z_NF
     if variant == "spearman":
-        return rankdata(y_NK, axis=0), rankdata(z_NF, axis=0)
+        return rank_columns(y_NK), rank_columns(z_NF)
     if variant == "exp_std":
         sd_F = z_NF.std(0)
         return y_NK, _exp((z_NF - z_NF.mean(0)) / np.where(sd_F > 0, sd_F, 1.0))

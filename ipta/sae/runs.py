@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -316,15 +315,14 @@ def train_many(cfg: Config, tasks: list[Task], store, concepts: ConceptData,
                progress: bool = True) -> list[Run]:
     """:func:`train_run` of every task, in order: over :func:`training_workers` processes,
     or here one after the other."""
-    from ipta.parallel import parallel_map
+    from ipta.parallel import parallel_map, task_environment
     from ipta.progress import bar
 
     workers = min(training_workers(cfg), len(tasks))
     if workers <= 1:
         return [train_run(cfg, v, seed, store, concepts, alpha=a, k=k, progress=progress)
                 for v, seed, a, k in tasks]
-    env = {k: v for k, v in os.environ.items() if k.startswith("IPTA_")}
-    env["IPTA_CACHE_DIR"] = str(cache_root())
+    env = task_environment()
     runs = parallel_map(_train_in_worker, [(env, cfg, store, concepts, *t) for t in tasks],
                         jobs=workers)
     return list(bar(runs, total=len(tasks), desc=f"SAE runs ({workers} at once)",
@@ -332,16 +330,15 @@ def train_many(cfg: Config, tasks: list[Task], store, concepts: ConceptData,
 
 
 def _train_in_worker(task: tuple) -> Run:
-    """One run in a worker process, on one thread. The store travels as its folder; workers
-    outlive a call, so each task brings the caller's ``IPTA_*`` variables (the cache's folder,
-    the word pairs' folder) as they are now."""
+    """One run in a worker process, on one thread. The store travels as its folder, the
+    caller's ``IPTA_*`` variables with the task (:func:`ipta.parallel.task_environment`)."""
     import torch
+
+    from ipta.parallel import adopt_environment
 
     torch.set_num_threads(1)
     env, cfg, store, concepts, variant, seed, alpha, k = task
-    for name in [n for n in os.environ if n.startswith("IPTA_") and n not in env]:
-        del os.environ[name]
-    os.environ.update(env)
+    adopt_environment(env)
     return train_run(cfg, variant, seed, store, concepts, alpha=alpha, k=k, progress=False)
 
 
