@@ -161,3 +161,30 @@ def test_rank_columns_leaves_nan_columns_to_rankdata():
     a = np.zeros((6, 2))
     a[2, 0], a[3, 1] = np.nan, 1.0
     np.testing.assert_array_equal(m.rank_columns(a), rankdata(a, axis=0))
+
+
+def test_evaluating_read_only_inputs_prints_no_warning():
+    """A worker gets the concept data from joblib as read-only maps; torch warns (once per
+    process, on stderr, which reaches the page) when a tensor is made from such an array.
+    The evaluation copies a read-only input first. Run in a fresh interpreter: torch's warning
+    fires once per process, so an earlier test could hide it here."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import numpy as np
+        from ipta.sae.metrics import evaluate
+        from ipta.sae.model import SparseAutoencoder
+
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((64, 8)).astype(np.float32)
+        x.flags.writeable = False
+        logits = rng.standard_normal((64, 3))
+        logits.flags.writeable = False
+        row = evaluate(SparseAutoencoder(8, 16, "topk", {"k": 4}), x, x, logits)
+        assert np.isfinite(row["val_mse"])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "not writable" not in done.stderr, done.stderr[-2000:]

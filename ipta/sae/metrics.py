@@ -255,6 +255,16 @@ def score_codes(codes_NF: np.ndarray, logits_NK: np.ndarray, threshold: float = 
     return out
 
 
+def float_tensor(x_ND: np.ndarray, device: Any = "cpu") -> Any:
+    """``x_ND`` as a float32 torch tensor, copied first when NumPy marks it read-only (joblib
+    hands a worker its large arrays, the concept data's, as read-only maps, and torch's warning
+    about such arrays would reach the page through the worker's stderr)."""
+    import torch
+
+    x = np.asarray(x_ND, np.float32)
+    return torch.from_numpy(x if x.flags.writeable else x.copy()).to(device)
+
+
 def evaluate(sae, val_ND: np.ndarray, pairs_ND: np.ndarray, logits_NK: np.ndarray,
              threshold: float = 0.5, heldout: HeldOut | None = None) -> dict[str, Any]:
     """Every metric above for one SAE: reconstruction and sparsity on held-out tokens (``val_*``)
@@ -266,7 +276,7 @@ def evaluate(sae, val_ND: np.ndarray, pairs_ND: np.ndarray, logits_NK: np.ndarra
     out: dict[str, Any] = {}
     with torch.no_grad():
         for name, x_ND in (("val", val_ND), ("pairs", pairs_ND)):
-            codes = sae.encode(torch.as_tensor(x_ND, dtype=torch.float32, device=device))
+            codes = sae.encode(float_tensor(x_ND, device))
             xhat = sae.decode(codes).cpu().numpy()
             codes = codes.cpu().numpy()
             out.update({f"{name}_mse": mse(x_ND, xhat), f"{name}_fvu": fvu(x_ND, xhat),

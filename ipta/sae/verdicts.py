@@ -112,7 +112,7 @@ def _codes(sae, x_ND: np.ndarray) -> np.ndarray:
     import torch
 
     with torch.no_grad():
-        return sae.encode(torch.as_tensor(x_ND, dtype=torch.float32)).numpy()
+        return sae.encode(metrics.float_tensor(x_ND)).numpy()
 
 
 def _systems(cfg: Config, store, concepts: ConceptData, main: list[Run],
