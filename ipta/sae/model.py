@@ -83,7 +83,9 @@ class SparseAutoencoder(nn.Module):
         W_dec_FD = torch.randn(n_features, d_model, generator=gen)
         W_dec_FD /= W_dec_FD.norm(dim=1, keepdim=True)
         self.W_dec_FD = nn.Parameter(W_dec_FD)
-        self.W_enc_DF = nn.Parameter(W_dec_FD.T.clone())  # tied at start, trained apart
+        # Tied at start, trained apart; stored row-major (a clone of the transpose would keep its
+        # column-major strides, and every step would then copy the gradient into that layout).
+        self.W_enc_DF = nn.Parameter(W_dec_FD.T.contiguous())
         self.b_enc_F = nn.Parameter(torch.zeros(n_features))
         self.b_pre_D = nn.Parameter(torch.zeros(d_model))
         self.register_buffer("input_scale", torch.tensor(1.0))
