@@ -186,11 +186,6 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def _embedded_spec(name: str) -> dict[str, Any]:
-    """The cache key's spec of an embedded model's folder: its name and its package, whole."""
-    return {**call_spec(embedded_model_dir, {"name": name}), "entry": EMBEDDED_MODELS[name]}
-
-
 def embedded_model_dir(name: str) -> Path:
     """The cached Hugging Face folder of an embedded model, converted from GGUF on first use."""
     entry = EMBEDDED_MODELS[name]
@@ -205,7 +200,8 @@ def embedded_model_dir(name: str) -> Path:
                 f.unlink()
             scratch.rmdir()
 
-    return get_or_build_dir("models", _embedded_spec(name), build, code=("ipta.lm.models",))
+    spec = {**call_spec(embedded_model_dir, locals()), "entry": entry}  # the package, whole
+    return get_or_build_dir("models", spec, build, code=("ipta.lm.models",))
 
 
 def _resolve(name: str) -> str:

@@ -123,9 +123,9 @@ def _load_checkpoint(path: Path, sae: SparseAutoencoder, opt: torch.optim.Optimi
         if key.startswith("opt."):
             _, i, name = key.split(".", 2)
             # Each moment in its parameter's memory layout, as the optimizer made it: the fused
-            # kernel pairs elements by their place in memory, and the encoder's weight is stored
-            # as the decoder's transpose, so a moment saved contiguous and restored as it was
-            # saved would be paired with the wrong weights.
+            # kernel pairs elements by their place in memory, so a moment saved contiguous and
+            # restored beside a parameter with other strides (a transpose, say) would be paired
+            # with the wrong weights.
             state.setdefault(int(i), {})[name] = value if name == "step" else torch.empty_like(
                 params[int(i)]).copy_(value)
     opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
