@@ -1,6 +1,6 @@
 """The one concept probe every chapter fits, and the word split that keeps its words apart.
 
-Numpy and scikit-learn only: no model, no cache. :func:`fit_concept_probe` is the one place a
+NumPy and SciPy only: no model, no cache. :func:`fit_concept_probe` is the one place a
 concept probe is fitted in ipta: the probing chapter's Figure 3 (appendix J), the SAE chapter's
 concept metric (appendix H.2) and the theory chapter's Corollary 4.3 check all call it, so it
 lives below every chapter package. :func:`word_split` splits word pairs so that no word is on
@@ -9,7 +9,7 @@ both sides (the probing chapter's rigorous mode and the SAE metric's held-out re
 
 from __future__ import annotations
 
-import warnings
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,26 +42,87 @@ class ConceptProbe:
         return float(np.r_[self.logits(base_ND) > 0, self.logits(target_ND) <= 0].mean())
 
 
+def logistic_regression(X_ND: np.ndarray, y_N: np.ndarray, C: float, max_iter: int = 100,
+                        sample_weight_N: np.ndarray | None = None) -> ConceptProbe:
+    """L2-regularised logistic regression of labels ``y_N`` in {0, 1} on ``X_ND``: the problem
+    and the solver of scikit-learn's ``LogisticRegression(C=C, max_iter=max_iter)`` (lbfgs).
+
+    Minimises (1/S) sum_n s_n [log(1 + e^{r_n}) - y_n r_n] + ||coef||^2 / (2 C S), with
+    r = X coef + intercept, sample weights s (1 by default) and S their sum, the intercept not
+    penalised, by scipy's L-BFGS-B from zero with scikit-learn 1.9's settings (gtol 1e-4, ftol
+    64 eps, 50 line-search steps), in X's precision (float32 stays float32, as there). That is
+    scikit-learn's fit without its per-call input checks, which were half the time of the
+    simulations' 19,000 small probes; ``tests/test_probes.py`` holds the two to the same
+    coefficients on random problems. ``converged`` is False where scikit-learn would warn.
+    """
+    from scipy import optimize
+    from scipy.special import expit
+
+    X_ND = np.asarray(X_ND)
+    X_ND = X_ND if X_ND.dtype in (np.float32, np.float64) else X_ND.astype(np.float64)
+    dtype = X_ND.dtype
+    y_N = np.asarray(y_N, dtype)
+    if y_N.shape != (len(X_ND),):
+        raise ValueError(f"labels of shape {y_N.shape} do not match {len(X_ND)} samples")
+    classes = np.unique(y_N)
+    if len(classes) != 2 or not np.isin(classes, (0, 1)).all():
+        raise ValueError(f"logistic regression needs labels of both classes 0 and 1; got "
+                         f"{classes.tolist()}")
+    s_N = None if sample_weight_N is None else np.asarray(sample_weight_N, dtype)
+    s_sum = len(X_ND) if s_N is None else float(s_N.sum())
+    l2 = 1.0 / (C * s_sum)
+    d = X_ND.shape[1]
+
+    def loss_and_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
+        coef_D = w[:d]  # float64, as the solver holds it; the products run in X's precision
+        raw_N = X_ND @ coef_D.astype(dtype) + dtype.type(w[d])
+        loss_N = np.logaddexp(0, raw_N) - y_N * raw_N
+        g_N = expit(raw_N) - y_N
+        if s_N is not None:
+            loss_N, g_N = loss_N * s_N, g_N * s_N
+        g_N /= dtype.type(s_sum)
+        grad = np.empty(d + 1)
+        grad[:d] = X_ND.T @ g_N + l2 * coef_D
+        grad[d] = g_N.sum()
+        return float(loss_N.sum() / s_sum) + 0.5 * l2 * float(coef_D @ coef_D), grad
+
+    res = optimize.minimize(loss_and_grad, np.zeros(d + 1), method="L-BFGS-B", jac=True,
+                            options={"maxiter": max_iter, "maxls": 50, "gtol": 1e-4,
+                                     "ftol": 64 * np.finfo(float).eps})
+    return ConceptProbe(res.x[:d], float(res.x[d]), bool(res.status == 0))
+
+
 def fit_concept_probe(X_ND: np.ndarray, is_base_N: np.ndarray, C: float, max_iter: int = 500,
                       sample_weight_N: np.ndarray | None = None) -> ConceptProbe:
     """The concept-probe protocol of the authors' code (appendix J): scikit-learn's
-    ``LogisticRegression(C, max_iter)`` (lbfgs, L2) on representations labelled 1 for a base
-    word and 0 for its target. ``sample_weight_N`` allows soft labels (each input given twice,
-    once per label, weighted by its probability), as the theory chapter's Corollary 4.3 uses.
+    ``LogisticRegression(C, max_iter)`` (lbfgs, L2; :func:`logistic_regression`) on
+    representations labelled 1 for a base word and 0 for its target. ``sample_weight_N``
+    allows soft labels (each input given twice, once per label, weighted by its probability),
+    as the theory chapter's Corollary 4.3 uses.
     """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
+    with one_blas_thread():
+        return logistic_regression(X_ND, is_base_N, C, max_iter, sample_weight_N)
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        # One BLAS thread: these fits are small, and with several threads on a busy 2-core
-        # machine the threads' synchronisation made each fit ~15x slower in our measurements.
-        with threadpool_limits(1):
-            clf = LogisticRegression(C=C, max_iter=max_iter).fit(
-                X_ND, np.asarray(is_base_N, dtype=float), sample_weight=sample_weight_N)
-    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    return ConceptProbe(clf.coef_[0], float(clf.intercept_[0]), converged)
+
+def one_blas_thread():
+    """A context in which BLAS and OpenMP run on one thread: small fits like these, with several
+    threads on a busy 2-core machine, were ~15x slower in our measurements (the threads'
+    synchronisation). ``threadpool_limits`` scans the process's loaded libraries at every call,
+    3 ms each, more than a probe's fit; here they are scanned again only once modules have been
+    imported since the last scan (a new library comes with a new module)."""
+    import sys
+
+    return _thread_pools(len(sys.modules)).limit(limits=1)
+
+
+@functools.lru_cache(maxsize=1)
+def _thread_pools(n_modules: int):
+    """Every thread pool of this process while it has ``n_modules`` modules, once SciPy's
+    optimiser has loaded its own."""
+    import scipy.optimize  # noqa: F401 (loads SciPy's BLAS before the scan)
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def fit_pair_probe(base_ND: np.ndarray, target_ND: np.ndarray, C: float,

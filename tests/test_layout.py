@@ -170,9 +170,11 @@ def _calls(name: str) -> list[str]:
 
 
 def test_the_concept_probe_is_fitted_in_one_shared_place():
-    """Only the shared concept probe (below every chapter) and the simulations' latent probes
-    call LogisticRegression."""
-    sites = _calls("LogisticRegression")
+    """Logistic regression is solved in one place below every chapter: the shared concept probe
+    and the simulations' latent probes call it, and nothing in the package calls scikit-learn's
+    estimator instead."""
+    assert not _calls("LogisticRegression")
+    sites = _calls("logistic_regression")
     assert {s.split(":")[0] for s in sites} == {"ipta/probes.py", "ipta/simulations/sweep.py"}
     assert len([s for s in sites if s.startswith("ipta/probes.py")]) == 1
 

@@ -46,3 +46,79 @@ def test_soft_labels_weight_each_input_once_per_label():
     soft = fit_concept_probe(X_ND, np.array([1, 0, 0, 1]), C=10.0,
                              sample_weight_N=np.array([1.0, 1.0, 0.0, 0.0]))
     np.testing.assert_allclose(hard.coef_D, soft.coef_D, rtol=1e-6)
+
+
+def _random_problem(rng, dtype):
+    n, d = int(rng.integers(20, 400)), int(rng.integers(2, 120))
+    X_ND = (rng.standard_normal((n, d)) * rng.uniform(0.2, 4)).astype(dtype)
+    y_N = (X_ND @ rng.standard_normal(d) + rng.standard_normal(n) * rng.uniform(0.5, 4) > 0)
+    return X_ND, y_N.astype(float)
+
+
+@pytest.mark.parametrize("C", [1e-4, 1e-2, 1.0, 1e2])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_logistic_regression_is_scikit_learns_fit(C, weighted):
+    """On float64 inputs the solution equals scikit-learn's LogisticRegression (lbfgs) to 1e-9
+    of the largest coefficient, the intercept too, with the same convergence verdict at 500
+    iterations and at 3 (where lbfgs stops early and scikit-learn warns)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    from ipta.probes import logistic_regression
+
+    rng = np.random.default_rng([int(C * 1e4), weighted])
+    for max_iter in (500, 3):
+        for _ in range(6):
+            X_ND, y_N = _random_problem(rng, np.float64)
+            w_N = rng.uniform(0.1, 2.0, len(y_N)) if weighted else None
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                ref = LogisticRegression(C=C, max_iter=max_iter).fit(X_ND, y_N, sample_weight=w_N)
+            ours = logistic_regression(X_ND, y_N, C, max_iter, w_N)
+            scale = np.abs(ref.coef_).max()
+            np.testing.assert_allclose(ours.coef_D, ref.coef_[0], rtol=0, atol=1e-9 * scale)
+            assert ours.intercept == pytest.approx(ref.intercept_[0], abs=1e-9 * max(scale, 1))
+            assert ours.converged == (not caught)
+
+
+def test_logistic_regression_on_float32_agrees_with_scikit_learn_within_its_tolerance():
+    """float32 inputs are solved in float32, as scikit-learn does; the two round differently,
+    so lbfgs may stop at another point within its tolerance: the predictions agree on 99.5% of
+    the samples and the coefficients to 5% of the largest."""
+    from sklearn.linear_model import LogisticRegression
+
+    from ipta.probes import logistic_regression
+
+    rng = np.random.default_rng(32)
+    agree, total = 0, 0
+    for _ in range(30):
+        X_ND, y_N = _random_problem(rng, np.float32)
+        ref = LogisticRegression(C=1.0, max_iter=1000).fit(X_ND, y_N)
+        ours = logistic_regression(X_ND, y_N, 1.0, 1000)
+        np.testing.assert_allclose(ours.coef_D, ref.coef_[0], rtol=0,
+                                   atol=0.05 * np.abs(ref.coef_).max())
+        agree += int(((ours.logits(X_ND) > 0) == ref.predict(X_ND).astype(bool)).sum())
+        total += len(y_N)
+    assert agree >= 0.995 * total
+
+
+@pytest.mark.parametrize("y", [[0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 2, 1], [0.0, 0.5, 1.0, 1.0]])
+def test_logistic_regression_refuses_labels_that_are_not_both_of_zero_and_one(y):
+    from ipta.probes import logistic_regression
+
+    with pytest.raises(ValueError, match="labels of both classes 0 and 1"):
+        logistic_regression(np.eye(4), np.array(y, float), 1.0)
+
+
+def test_one_blas_thread_limits_blas_inside_and_restores_it_after():
+    import scipy.optimize  # noqa: F401 (its BLAS loaded, as when a probe is fitted)
+    from threadpoolctl import threadpool_info
+
+    from ipta.probes import one_blas_thread
+
+    before = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
+    with one_blas_thread():
+        assert all(p["num_threads"] == 1 for p in threadpool_info())
+    assert {p["filepath"]: p["num_threads"] for p in threadpool_info()} == before
