@@ -94,8 +94,9 @@ def test_held_out_configurations_keep_both_values_of_every_latent_on_each_side()
 
 
 def test_probing_over_worker_processes_equals_the_one_process_loop(monkeypatch):
-    """Every run's probes are one task (:func:`ipta.parallel.parallel_map`): two workers give
-    exactly the arrays of a plain loop, NaN padding included."""
+    """Every run's probes are one task (:func:`ipta.parallel.parallel_map`), and training is
+    split over the cores too: two workers give exactly the arrays of one process, losses and
+    NaN padding included."""
     import ipta.parallel
 
     cfg = SimulationConfig(chain_observed=(5,), er_graphs=("ER1",), er_latents=(4,), seeds=(0,),
@@ -107,3 +108,29 @@ def test_probing_over_worker_processes_equals_the_one_process_loop(monkeypatch):
     assert two.keys() == one.keys()
     for name in one:
         np.testing.assert_array_equal(two[name], one[name], err_msg=name)
+
+
+def test_training_split_over_cores_is_the_one_stacked_model_bit_for_bit(monkeypatch):
+    """Three runs of different m shared out over two workers (one run, then two) give every
+    weight, BatchNorm statistic and loss of the one stacked model exactly: each part is padded
+    to the sweep's largest m, as the whole is."""
+    import torch
+
+    import ipta.parallel
+    from ipta.simulations.masked_mlp import train_batched
+    from ipta.simulations.problems import make_problem, training_data
+    from ipta.simulations.sweep import train_over_cores
+
+    cfg = SimulationConfig(**TINY)
+    settings = [Setting("left", "chain", 3, 2, 0), Setting("left", "chain", 3, 6, 1),
+                Setting("right", "ER2", 4, 8, 0)]
+    problems = [make_problem(s, cfg) for s in settings]
+    datas = [training_data(p, cfg) for p in problems]
+    whole = train_batched(problems, datas, cfg, progress=False)
+    monkeypatch.setattr(ipta.parallel, "cores", lambda: 2)
+    split = train_over_cores(problems, datas, cfg, torch.device("cpu"), progress=False)
+    for key in ("init", "trained", "init_buffers", "buffers"):
+        assert split[key].keys() == whole[key].keys()
+        for name, value in whole[key].items():
+            assert torch.equal(split[key][name], value), (key, name)
+    np.testing.assert_array_equal(split["loss_ST"], whole["loss_ST"])

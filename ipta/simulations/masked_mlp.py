@@ -155,20 +155,23 @@ def stacked_tables(problems: list, n_pad: int, device) -> tuple["torch.Tensor", 
 
 
 def train_batched(problems: list, datas: list[dict], cfg: Config, device=None,
-                  progress: bool = True, threads: int | None = None) -> dict:
+                  progress: bool = True, threads: int | None = None,
+                  n_pad: int | None = None) -> dict:
     """Train every run at once as one stacked model (section 6 / G.1 task); see module docstring.
 
     Returns ``init`` and ``trained`` (stacked parameters), ``init_buffers``/``buffers`` and
     ``loss_ST`` (each run's masked-token cross-entropy per step).  Adam acts elementwise, so one
     Adam over the stacked tensors is exactly one Adam per run; the loss is the sum of the runs'
     mean losses, so each run's gradient is its own.  ``threads``: torch threads for the loop
-    (default :data:`BATCHED_THREADS`).
+    (default :data:`BATCHED_THREADS`); ``n_pad``: the positions every run is padded to (default:
+    the largest m of ``problems``; a part of a sweep trained on its own passes the sweep's, so
+    each run computes with the same shapes as in the whole).
     """
     import torch
     from ipta.progress import bar
 
     device, threads = device or torch.device("cpu"), threads or BATCHED_THREADS
-    n_pad = max(p.setting.n_observed for p in problems)
+    n_pad = n_pad or max(p.setting.n_observed for p in problems)
     code, valid = stacked_tables(problems, n_pad, device)
     init = _stack([init_params(p.setting, cfg, n_pad) for p in problems], device)
     params = {k: v.clone().requires_grad_(True) for k, v in init.items()}

@@ -20,25 +20,24 @@ from ipta.simulations.problems import (Problem, Setting, make_problem, sweep_set
 
 def probe_accuracy(fit_NF: np.ndarray, fit_NK: np.ndarray, score_NF: np.ndarray,
                    score_NK: np.ndarray, c: float) -> np.ndarray:
-    """``acc_K``: scikit-learn logistic regression per latent, fitted on one sample, scored on another.
+    """``acc_K``: logistic regression per latent (scikit-learn's ``LogisticRegression(C=c)``,
+    :func:`ipta.probes.logistic_regression`), fitted on one sample, scored on another.
 
-    Features are standardised with the fit sample's statistics first, so lbfgs (scikit-learn's
-    default solver) converges in a few dozen iterations; ``max_iter`` is only a safety cap.  The
-    probe stays linear in the features.
+    Features are standardised with the fit sample's statistics first, so lbfgs converges in a
+    few dozen iterations; ``max_iter`` is only a safety cap.  The probe stays linear in the
+    features.
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
-    from threadpoolctl import threadpool_limits
+
+    from ipta.probes import logistic_regression, one_blas_thread
 
     scaler = StandardScaler().fit(fit_NF)
     fit_NF, score_NF = scaler.transform(fit_NF), scaler.transform(score_NF)
     acc_K = np.zeros(fit_NK.shape[1])
-    # One BLAS thread: each fit is a few hundred by a few hundred numbers, and on a busy 2-core
-    # machine the threads' synchronisation made a fit ~14x slower (0.14 s against 0.01 s).
-    with threadpool_limits(1):
+    with one_blas_thread():  # each fit is a few hundred by a few hundred numbers
         for k in range(fit_NK.shape[1]):
-            probe = LogisticRegression(C=c, max_iter=1000).fit(fit_NF, fit_NK[:, k])
-            acc_K[k] = probe.score(score_NF, score_NK[:, k])
+            probe = logistic_regression(fit_NF, fit_NK[:, k], c, max_iter=1000)
+            acc_K[k] = np.mean((probe.logits(score_NF) > 0) == (score_NK[:, k] == 1))
     return acc_K
 
 
@@ -65,10 +64,11 @@ def unseen_accuracy(f_NF: np.ndarray, latents_NK: np.ndarray, held_N: np.ndarray
     separates the finite set of configurations it was fitted on fails here; one that encodes
     each latent linearly does not."""
     acc_K = np.full(latents_NK.shape[1], np.nan)
-    for k in range(latents_NK.shape[1]):
-        if len(np.unique(latents_NK[~held_N, k])) == 2 and held_N.any():
-            acc_K[k] = probe_accuracy(f_NF[~held_N], latents_NK[~held_N][:, [k]],
-                                      f_NF[held_N], latents_NK[held_N][:, [k]], c)[0]
+    both_K = np.array([len(np.unique(latents_NK[~held_N, k])) == 2
+                       for k in range(latents_NK.shape[1])], bool) & held_N.any()
+    if both_K.any():  # one standardisation for every latent: the fit samples are the same
+        acc_K[both_K] = probe_accuracy(f_NF[~held_N], latents_NK[~held_N][:, both_K],
+                                       f_NF[held_N], latents_NK[held_N][:, both_K], c)
     return acc_K
 
 
@@ -201,6 +201,42 @@ def stack_runs(runs: list[dict]) -> dict:
     return out
 
 
+def train_over_cores(problems: list[Problem], datas: list[dict], cfg: Config, device,
+                     progress: bool = True) -> dict:
+    """:func:`~ipta.simulations.masked_mlp.train_batched` of every run, the runs shared out
+    over the machine's cores in contiguous parts, each part one stacked model on one thread.
+
+    Each run's arithmetic is its own (its gradient, BatchNorm over its own batch, Adam
+    elementwise) and every part is padded to the sweep's largest m, so the result is the one
+    stacked model of all runs, joined in run order (tested bit for bit). On one thread the
+    stacked loop left the second core idle for the whole training (about 110 s of a cold
+    simulations chapter). On a GPU, or with one core, it is the one stacked model."""
+    import torch
+
+    from ipta.parallel import cores
+    from ipta.simulations.masked_mlp import train_batched
+
+    n_pad = max(p.setting.n_observed for p in problems)
+    parts = min(cores(), len(problems)) if device.type == "cpu" else 1
+    if parts <= 1:
+        return train_batched(problems, datas, cfg, device, progress, n_pad=n_pad)
+    bounds = np.linspace(0, len(problems), parts + 1).round().astype(int)
+    tasks = [(problems[a:b], datas[a:b], cfg, n_pad) for a, b in zip(bounds[:-1], bounds[1:])]
+    done = list(parallel_map(_train_part, tasks, jobs=parts))
+    out = {key: {k: torch.cat([d[key][k] for d in done]) for k in done[0][key]}
+           for key in ("init", "trained", "init_buffers", "buffers")}
+    out["loss_ST"] = np.concatenate([d["loss_ST"] for d in done])
+    return out
+
+
+def _train_part(task: tuple) -> dict:
+    """One part of :func:`train_over_cores`, in a worker process."""
+    from ipta.simulations.masked_mlp import train_batched
+
+    problems, datas, cfg, n_pad = task
+    return train_batched(problems, datas, cfg, progress=False, n_pad=n_pad)
+
+
 def run_sweep(cfg: Config, batched: bool = True, progress: bool = True,
               settings: list[Setting] | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Build, train (all at once, or one at a time if ``batched`` is False) and probe every run.
@@ -213,7 +249,7 @@ def run_sweep(cfg: Config, batched: bool = True, progress: bool = True,
     from ipta.progress import bar
 
     from ipta.devices import pick_device
-    from ipta.simulations.masked_mlp import train_batched, train_single
+    from ipta.simulations.masked_mlp import train_single
 
     settings = settings or sweep_settings(cfg)
     problems = [make_problem(s, cfg) for s in settings]
@@ -221,7 +257,7 @@ def run_sweep(cfg: Config, batched: bool = True, progress: bool = True,
     device = pick_device(cfg.device)
     start = time.perf_counter()
     if batched:
-        trained = train_batched(problems, datas, cfg, device, progress)
+        trained = train_over_cores(problems, datas, cfg, device, progress)
     else:
         n_pad = max(s.n_observed for s in settings)
         trained = stack_runs([train_single(p, d, cfg, n_pad, device)
