@@ -72,6 +72,7 @@ alphas: list = None  # alpha values of the ablation (Figure 7; 0 ＝ plain p-ann
 ablation_readings: list = None  # readings of the structured SAE run in the alpha ablation: the nuclear-norm penalty on all codes, or an adapter branch whose codes carry it [each one of 'structured', 'adapter' (at least one)]
 matched_l0: bool = None  # retrain top-k and batch-top-k with k ＝ structured SAE's L0 [bool]
 eval_every: int = None  # steps between validation points (Figures 6, 7) [int ≥ 1]
+curve_readings: str = None  # readings of the concept metric at each validation point: the paper's alone (what Figures 6 and 7 draw) or every reading and the held-out view (the long setting's curves); the final evaluation always has all [one of 'paper', 'all']
 checkpoint_every: int = None  # steps between checkpoints (0 ＝ none) [int ≥ 0]
 dead_after_tokens: int = None  # a feature silent this many training tokens is dead [int ≥ 1 ≤ 10,000,000,000 (more with allow_huge)]
 concept_source: str = None  # word pairs: the paper's files or our embedded set (auto: the paper's when a folder of them is named by word_pairs_dir or $IPTA_WORD_PAIRS_DIR, else embedded) [one of 'auto', 'paper', 'embedded']

@@ -188,3 +188,17 @@ def test_evaluating_read_only_inputs_prints_no_warning():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "not writable" not in done.stderr, done.stderr[-2000:]
+
+
+def test_score_codes_computes_only_the_readings_asked_for_and_refuses_unknown_ones():
+    rng = np.random.default_rng(3)
+    codes, logits = np.maximum(rng.normal(size=(60, 12)), 0), rng.normal(size=(60, 3))
+    everything = m.score_codes(codes, logits)
+    paper = m.score_codes(codes, logits, readings=("paper",))
+    assert {k for k in paper if k.startswith("mean_pcc")} == {"mean_pcc"}
+    assert paper["mean_pcc"] == everything["mean_pcc"]
+    assert paper["pcc_K"] == everything["pcc_K"]
+    raw = m.score_codes(codes, logits, readings=("paper", "raw"))
+    assert raw["mean_pcc_raw"] == everything["mean_pcc_raw"] and "mean_pcc_spearman" not in raw
+    with pytest.raises(ValueError, match="'kendall'"):
+        m.score_codes(codes, logits, readings=("kendall",))

@@ -99,3 +99,50 @@ def test_a_variant_registered_outside_the_package_trains_in_this_process(monkeyp
     assert runs.training_workers(SAEConfig.for_profile("smoke", device="cpu")) == 2
     cfg = SAEConfig.for_profile("smoke", device="cpu", variants=("topk", "elsewhere"))
     assert runs.training_workers(cfg) == 1
+
+
+@pytest.mark.parametrize("curves", ["paper", "all"])
+def test_validation_points_carry_the_readings_asked_for_and_the_final_one_every_reading(
+        load_count, curves):
+    """Figures 6 and 7 draw the paper's reading over training: by default a validation point
+    computes only that one (and reconstruction, sparsity); ``curve_readings='all'`` (the long
+    setting) adds every other reading and the held-out view. The final evaluation has all."""
+    from ipta.sae.metrics import METRIC_VARIANTS
+
+    cfg = SAEConfig.for_profile("smoke", **SMOKE, curve_readings=curves)
+    store, concepts = runs.chapter_inputs(cfg, progress=False)
+    run = runs.train_run(cfg, "topk", 0, store, concepts, progress=False)
+    others = {f"mean_pcc_{v}" for v in METRIC_VARIANTS if v != "paper"} | {"mean_pcc_heldout"}
+    assert len(run.history) == cfg.steps // cfg.eval_every
+    for row in run.history:
+        assert {"mean_pcc", "coverage", "val_mse", "pairs_mse", "val_l0"} <= set(row)
+        assert (others <= set(row)) if curves == "all" else not others & set(row)
+    assert others <= set(run.final)
+
+
+def test_the_word_pairs_are_read_once_per_distinct_word_as_the_probing_chapter_reads_them(
+        load_count, monkeypatch):
+    """The SAE chapter's pair representations are the probing chapter's cache entry (the same
+    model, layer and distinct words in the same order): once probing has run, the SAE
+    chapter computes none, and each word's row is its distinct word's."""
+    from ipta.lm import activations
+    from ipta.lm.concepts import load_concept_set
+    from ipta.probing.chapter import pair_representations
+    from ipta.probing.config import Config as ProbingConfig
+
+    cfg = SAEConfig.for_profile("smoke", **dict(SMOKE, max_pairs_per_concept=0))
+    concepts = load_concept_set("embedded")
+    pair_representations(concepts, cfg.model, ProbingConfig.for_profile("smoke"),
+                         progress=False)
+
+    def no_forward_pass(*args, **kwargs):
+        raise AssertionError("the SAE chapter recomputed word representations")
+
+    monkeypatch.setattr(activations, "word_representations", no_forward_pass)
+    data = runs.concept_data(cfg, progress=False)
+    words = [w for n in concepts.names for pair in concepts.pairs[n] for w in pair]
+    first = {}
+    for i, w in enumerate(words):
+        first.setdefault(w, i)
+        assert (data.reps_ND[i] == data.reps_ND[first[w]]).all()
+    assert len(words) == len(data.reps_ND)

@@ -117,6 +117,10 @@ class Config(BaseConfig):
         "penalty on all codes, or an adapter branch whose codes carry it", choices=READINGS)
     matched_l0: bool = param(True, "retrain top-k and batch-top-k with k = structured SAE's L0")
     eval_every: int = param(50, "steps between validation points (Figures 6, 7)", low=1)
+    curve_readings: Literal["paper", "all"] = param(
+        "paper", "readings of the concept metric at each validation point: the paper's alone "
+        "(what Figures 6 and 7 draw) or every reading and the held-out view (the long "
+        "setting's curves); the final evaluation always has all")
     checkpoint_every: int = param(250, "steps between checkpoints (0 = none)", low=0,
                                   affects_results=False)  # resume is bit-exact
     dead_after_tokens: int = param(100_000, "a feature silent this many training tokens is dead",

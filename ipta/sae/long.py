@@ -16,7 +16,8 @@ from ipta.sae.runs import Run
 
 LONG = {"n_tokens": 200_000, "max_windows_per_doc": 0, "val_tokens": 8192, "n_features": 2048,
         "steps": 5000, "eval_every": 500, "checkpoint_every": 1000, "seeds": (0,), "alphas": (),
-        "matched_l0": False, "dead_after_tokens": 400_000, "target_l0": 32}
+        "matched_l0": False, "dead_after_tokens": 400_000, "target_l0": 32,
+        "curve_readings": "all"}
 """Does the answer depend on scale? The ``long`` setting (overrides of the default profile):
 more tokens, more steps, a wider dictionary, every variant once. The p-annealing family steers
 its penalty towards the top-k variants' k (``target_l0``) so that all four end at the same

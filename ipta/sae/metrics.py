@@ -237,16 +237,20 @@ def heldout_match(codes_NF: np.ndarray, heldout: HeldOut, threshold: float = 0.5
 
 
 def score_codes(codes_NF: np.ndarray, logits_NK: np.ndarray, threshold: float = 0.5,
-                heldout: HeldOut | None = None) -> dict[str, Any]:
+                heldout: HeldOut | None = None,
+                readings: Sequence[str] = tuple(METRIC_VARIANTS)) -> dict[str, Any]:
     """The concept metric of any codes on the pair words, in every reading: ``mean_pcc``,
-    ``coverage``, ``pcc_K`` and ``feature_K`` (the paper's), then ``mean_pcc_<v>`` and
-    ``coverage_<v>`` for the other variants of :data:`METRIC_VARIANTS`, and the held-out view
-    when ``heldout`` is given."""
+    ``coverage``, ``pcc_K`` and ``feature_K`` (the paper's, always), then ``mean_pcc_<v>`` and
+    ``coverage_<v>`` for the other variants of :data:`METRIC_VARIANTS` named in ``readings``,
+    and the held-out view when ``heldout`` is given."""
+    unknown = [r for r in readings if r not in METRIC_VARIANTS]
+    if unknown:
+        raise ValueError(f"metric readings {unknown} are not among {', '.join(METRIC_VARIANTS)}")
     match = concept_match(logits_NK, codes_NF, threshold)
     out: dict[str, Any] = {"mean_pcc": match.mean_pcc, "coverage": match.coverage,
                            "pcc_K": match.pcc_K.tolist(), "feature_K": match.feature_K.tolist()}
     for variant in METRIC_VARIANTS:
-        if variant != "paper":
+        if variant != "paper" and variant in readings:
             m = concept_match(logits_NK, codes_NF, threshold, variant)
             out[f"mean_pcc_{variant}"], out[f"coverage_{variant}"] = m.mean_pcc, m.coverage
     if heldout is not None:
@@ -266,10 +270,11 @@ def float_tensor(x_ND: np.ndarray, device: Any = "cpu") -> Any:
 
 
 def evaluate(sae, val_ND: np.ndarray, pairs_ND: np.ndarray, logits_NK: np.ndarray,
-             threshold: float = 0.5, heldout: HeldOut | None = None) -> dict[str, Any]:
+             threshold: float = 0.5, heldout: HeldOut | None = None,
+             readings: Sequence[str] = tuple(METRIC_VARIANTS)) -> dict[str, Any]:
     """Every metric above for one SAE: reconstruction and sparsity on held-out tokens (``val_*``)
     and on the word-pair representations (``pairs_*``), and the H.2 concept metric on the pair
-    words in every reading (:func:`score_codes`)."""
+    words in the ``readings`` asked for (:func:`score_codes`)."""
     import torch
 
     device = sae.W_dec_FD.device
@@ -282,5 +287,5 @@ def evaluate(sae, val_ND: np.ndarray, pairs_ND: np.ndarray, logits_NK: np.ndarra
             out.update({f"{name}_mse": mse(x_ND, xhat), f"{name}_fvu": fvu(x_ND, xhat),
                         f"{name}_l0": l0(codes), f"{name}_dead": dead_fraction(codes),
                         f"{name}_code_p99": code_scale(codes)})
-    out.update(score_codes(codes, logits_NK, threshold, heldout))
+    out.update(score_codes(codes, logits_NK, threshold, heldout, readings))
     return out
