@@ -50,10 +50,12 @@ def logistic_regression(X_ND: np.ndarray, y_N: np.ndarray, C: float, max_iter: i
     Minimises (1/S) sum_n s_n [log(1 + e^{r_n}) - y_n r_n] + ||coef||^2 / (2 C S), with
     r = X coef + intercept, sample weights s (1 by default) and S their sum, the intercept not
     penalised, by scipy's L-BFGS-B from zero with scikit-learn 1.9's settings (gtol 1e-4, ftol
-    64 eps, 50 line-search steps), in X's precision (float32 stays float32, as there). That is
+    64 eps, 50 line-search steps), in X's precision as there (float32 data: products and the
+    start in float32, each sample's loss computed in float64 and rounded). That is
     scikit-learn's fit without its per-call input checks, which were half the time of the
     simulations' 19,000 small probes; ``tests/test_probes.py`` holds the two to the same
-    coefficients on random problems. ``converged`` is False where scikit-learn would warn.
+    coefficients on random problems (1e-9 in float64, float32 rounding in float32).
+    ``converged`` is False where scikit-learn would warn.
     """
     from scipy import optimize
     from scipy.special import expit
@@ -72,21 +74,27 @@ def logistic_regression(X_ND: np.ndarray, y_N: np.ndarray, C: float, max_iter: i
     s_sum = len(X_ND) if s_N is None else float(s_N.sum())
     l2 = 1.0 / (C * s_sum)
     d = X_ND.shape[1]
+    y64_N, s64_N = y_N.astype(np.float64), None if s_N is None else s_N.astype(np.float64)
 
     def loss_and_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
-        coef_D = w[:d]  # float64, as the solver holds it; the products run in X's precision
-        raw_N = X_ND @ coef_D.astype(dtype) + dtype.type(w[d])
-        loss_N = np.logaddexp(0, raw_N) - y_N * raw_N
-        g_N = expit(raw_N) - y_N
-        if s_N is not None:
-            loss_N, g_N = loss_N * s_N, g_N * s_N
+        coef_D = w[:d]
+        raw_N = (X_ND @ coef_D.astype(dtype) + dtype.type(w[d])).astype(np.float64)
+        # Each sample's loss and gradient in float64, then rounded to X's precision: float32
+        # values computed in float32 are noisy enough to stall the line search at small C.
+        loss_N = np.logaddexp(0, raw_N) - y64_N * raw_N
+        g_N = expit(raw_N) - y64_N
+        if s64_N is not None:
+            loss_N, g_N = loss_N * s64_N, g_N * s64_N
+        loss_N, g_N = loss_N.astype(dtype), g_N.astype(dtype)
         g_N /= dtype.type(s_sum)
         grad = np.empty(d + 1)
         grad[:d] = X_ND.T @ g_N + l2 * coef_D
         grad[d] = g_N.sum()
-        return float(loss_N.sum() / s_sum) + 0.5 * l2 * float(coef_D @ coef_D), grad
+        return float(loss_N.sum() / s_sum) + float(0.5 * l2 * (coef_D @ coef_D)), grad
 
-    res = optimize.minimize(loss_and_grad, np.zeros(d + 1), method="L-BFGS-B", jac=True,
+    # Started from zeros in X's precision, as scikit-learn starts: SciPy keeps the start's
+    # dtype for the points it evaluates, so a float64 start takes another path on float32 data.
+    res = optimize.minimize(loss_and_grad, np.zeros(d + 1, dtype), method="L-BFGS-B", jac=True,
                             options={"maxiter": max_iter, "maxls": 50, "gtol": 1e-4,
                                      "ftol": 64 * np.finfo(float).eps})
     return ConceptProbe(res.x[:d], float(res.x[d]), bool(res.status == 0))

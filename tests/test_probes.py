@@ -83,25 +83,27 @@ def test_logistic_regression_is_scikit_learns_fit(C, weighted):
             assert ours.converged == (not caught)
 
 
-def test_logistic_regression_on_float32_agrees_with_scikit_learn_within_its_tolerance():
-    """float32 inputs are solved in float32, as scikit-learn does; the two round differently,
-    so lbfgs may stop at another point within its tolerance: the predictions agree on 99.5% of
-    the samples and the coefficients to 5% of the largest."""
+def test_logistic_regression_on_float32_follows_scikit_learns_float32_path():
+    """float32 inputs are solved as scikit-learn solves them (products in float32, each
+    sample's loss in float64 rounded to float32, the start in float32): the coefficients agree
+    to 1e-5 of the largest (float32 rounding, where a start in float64 drifted by 1%) and the
+    predictions on 99.9% of the samples."""
     from sklearn.linear_model import LogisticRegression
 
     from ipta.probes import logistic_regression
 
     rng = np.random.default_rng(32)
     agree, total = 0, 0
-    for _ in range(30):
+    for trial in range(30):
         X_ND, y_N = _random_problem(rng, np.float32)
-        ref = LogisticRegression(C=1.0, max_iter=1000).fit(X_ND, y_N)
-        ours = logistic_regression(X_ND, y_N, 1.0, 1000)
+        C = (1e-4, 1.0, 1e2)[trial % 3]
+        ref = LogisticRegression(C=C, max_iter=500).fit(X_ND, y_N)
+        ours = logistic_regression(X_ND, y_N, C, 500)
         np.testing.assert_allclose(ours.coef_D, ref.coef_[0], rtol=0,
-                                   atol=0.05 * np.abs(ref.coef_).max())
+                                   atol=1e-5 * np.abs(ref.coef_).max())
         agree += int(((ours.logits(X_ND) > 0) == ref.predict(X_ND).astype(bool)).sum())
         total += len(y_N)
-    assert agree >= 0.995 * total
+    assert agree >= 0.999 * total
 
 
 @pytest.mark.parametrize("y", [[0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 2, 1], [0.0, 0.5, 1.0, 1.0]])
