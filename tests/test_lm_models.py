@@ -145,3 +145,26 @@ def test_a_gguf_file_parsed_once_loads_what_three_parses_load(tmp_path):
     assert model.state_dict().keys() == usual.keys()
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, usual[name]), name
+
+
+def test_conversion_without_the_random_initialisation_writes_the_same_folder(tmp_path,
+                                                                             monkeypatch):
+    """The fresh model that conversion fills is built without its random initialisation (every
+    weight is overwritten); the folder written is byte for byte the one written with that
+    initialisation, tied output embedding included."""
+    import contextlib
+    import hashlib
+
+    import transformers.initialization
+
+    from ipta.lm.models import EMBEDDED_MODELS, _convert_gguf
+
+    path = EMBEDDED_MODELS["smollm2-135m"].locate(tmp_path)
+    _convert_gguf(path, tmp_path / "skipped")
+    monkeypatch.setattr(transformers.initialization, "no_init_weights", contextlib.nullcontext)
+    _convert_gguf(path, tmp_path / "initialised")
+
+    def digests(folder):
+        return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in folder.iterdir()}
+
+    assert digests(tmp_path / "skipped") == digests(tmp_path / "initialised")

@@ -168,6 +168,7 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.initialization import no_init_weights
 
     with plain_array_gguf_reader(), gguf_parsed_once():
         loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
@@ -176,7 +177,12 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    # Every weight of the fresh model is overwritten below (a missing one is an error), so its
+    # random initialisation is skipped: 3.6 s of Gemma 3's conversion, for its 262k x 640
+    # embedding and 126 linear layers.
+    with no_init_weights():
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.tie_weights()  # part of the initialisation skipped
     missing, unexpected = plain.load_state_dict(loaded.state_dict(), strict=False)
     tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
     if set(missing) - tied or unexpected:
