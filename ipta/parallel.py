@@ -7,6 +7,7 @@ must not depend on which process runs it, so the results equal a plain loop's ex
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import TypeVar
@@ -55,3 +56,27 @@ def parallel_map(fn: Callable[[T], R], items: Iterable[T], jobs: int | None = No
 
     return Parallel(n_jobs=jobs, backend="loky", return_as="generator")(
         delayed(fn)(item) for item in items)
+
+
+def one_blas_thread():
+    """A context in which BLAS and OpenMP run on one thread, as in a worker of
+    :func:`parallel_map`. Small problems (a probe's fit) with several threads on a busy 2-core
+    machine were ~15x slower in our measurements (the threads' synchronisation); and a float32
+    product's sums depend on how its threads split them, so a result computed here equals the
+    one a worker computes only on one thread. ``threadpool_limits`` scans the process's loaded
+    libraries at every call, 3 ms each, more than a probe's fit; here they are scanned again
+    only once modules have been imported since the last scan (a new library comes with a new
+    module)."""
+    import sys
+
+    return _thread_pools(len(sys.modules)).limit(limits=1)
+
+
+@functools.lru_cache(maxsize=1)
+def _thread_pools(n_modules: int):
+    """Every thread pool of this process while it has ``n_modules`` modules, once SciPy's
+    optimiser has loaded its own."""
+    import scipy.optimize  # noqa: F401 (loads SciPy's BLAS before the scan)
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()

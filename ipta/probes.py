@@ -9,7 +9,6 @@ both sides (the probing chapter's rigorous mode and the SAE metric's held-out re
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,29 +107,10 @@ def fit_concept_probe(X_ND: np.ndarray, is_base_N: np.ndarray, C: float, max_ite
     allows soft labels (each input given twice, once per label, weighted by its probability),
     as the theory chapter's Corollary 4.3 uses.
     """
+    from ipta.parallel import one_blas_thread
+
     with one_blas_thread():
         return logistic_regression(X_ND, is_base_N, C, max_iter, sample_weight_N)
-
-
-def one_blas_thread():
-    """A context in which BLAS and OpenMP run on one thread: small fits like these, with several
-    threads on a busy 2-core machine, were ~15x slower in our measurements (the threads'
-    synchronisation). ``threadpool_limits`` scans the process's loaded libraries at every call,
-    3 ms each, more than a probe's fit; here they are scanned again only once modules have been
-    imported since the last scan (a new library comes with a new module)."""
-    import sys
-
-    return _thread_pools(len(sys.modules)).limit(limits=1)
-
-
-@functools.lru_cache(maxsize=1)
-def _thread_pools(n_modules: int):
-    """Every thread pool of this process while it has ``n_modules`` modules, once SciPy's
-    optimiser has loaded its own."""
-    import scipy.optimize  # noqa: F401 (loads SciPy's BLAS before the scan)
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
 
 
 def fit_pair_probe(base_ND: np.ndarray, target_ND: np.ndarray, C: float,

@@ -205,7 +205,10 @@ def column_correlations(y_NK: np.ndarray, x_NK: np.ndarray, weights_BN: np.ndarr
     column has correlation 0.
 
     The columns are standardised first (a correlation does not see location or scale), so the
-    replicates' weighted moments can be formed in float32, as one matrix product."""
+    replicates' weighted moments can be formed in float32, as one matrix product, on one thread
+    so that its float32 sums do not depend on the cores the process has."""
+    from ipta.parallel import one_blas_thread
+
     def standard(a_NK: np.ndarray) -> np.ndarray:
         a = np.asarray(a_NK, np.float64)
         a = a - a.mean(0)
@@ -216,7 +219,8 @@ def column_correlations(y_NK: np.ndarray, x_NK: np.ndarray, weights_BN: np.ndarr
     K = y.shape[1]
     moments = np.hstack([y, x, y * x, y * y, x * x])
     weights = np.asarray(weights_BN, np.float32)
-    sums = (weights @ moments.astype(np.float32)).astype(np.float64)
+    with one_blas_thread():  # the same sums on any number of cores (see one_blas_thread)
+        sums = (weights @ moments.astype(np.float32)).astype(np.float64)
     total = weights.sum(1, dtype=np.float64)[:, None]
     m_y, m_x, m_yx, m_yy, m_xx = (sums[:, i * K:(i + 1) * K] / total for i in range(5))
     cov = m_yx - m_y * m_x

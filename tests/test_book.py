@@ -287,9 +287,14 @@ RAW_MYST = re.compile(r"\{(?:eval|glue[:a-z]*|figure|exercise|admonition|solutio
 def _lab_open(browser, url, path):
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(f"{url}/lab/tree/{path}")
+    # ?reset: the notebook alone, not the tabs an earlier test left in the saved workspace (a
+    # restored tab can become the current one after this one opens, and every query below
+    # reads the whole page)
+    browser.get(f"{url}/lab/tree/{path}?reset")
     WebDriverWait(browser, 90).until(lambda d: d.execute_script(
         "return document.querySelectorAll('.jp-MarkdownCell .myst').length > 3"))
+    assert browser.execute_script(
+        "return document.querySelectorAll('.jp-NotebookPanel').length") == 1
 
 
 def _expected_numbers(published, shown=None):

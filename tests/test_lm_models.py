@@ -154,14 +154,16 @@ def test_conversion_without_the_random_initialisation_writes_the_same_folder(tmp
     initialisation, tied output embedding included."""
     import contextlib
     import hashlib
-
-    import transformers.initialization
+    import importlib
 
     from ipta.lm.models import EMBEDDED_MODELS, _convert_gguf
 
     path = EMBEDDED_MODELS["smollm2-135m"].locate(tmp_path)
     _convert_gguf(path, tmp_path / "skipped")
-    monkeypatch.setattr(transformers.initialization, "no_init_weights", contextlib.nullcontext)
+    # the module itself, from sys.modules: transformers' lazy top-level module need not carry
+    # it as an attribute (it does not once an earlier test has loaded a model)
+    initialization = importlib.import_module("transformers.initialization")
+    monkeypatch.setattr(initialization, "no_init_weights", contextlib.nullcontext)
     _convert_gguf(path, tmp_path / "initialised")
 
     def digests(folder):

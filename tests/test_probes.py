@@ -118,7 +118,7 @@ def test_one_blas_thread_limits_blas_inside_and_restores_it_after():
     import scipy.optimize  # noqa: F401 (its BLAS loaded, as when a probe is fitted)
     from threadpoolctl import threadpool_info
 
-    from ipta.probes import one_blas_thread
+    from ipta.parallel import one_blas_thread
 
     before = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
     with one_blas_thread():

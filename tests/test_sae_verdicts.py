@@ -53,8 +53,8 @@ def test_a_systems_observed_scores_are_the_metrics_in_every_reading(bench):
 
 def test_systems_scored_over_worker_processes_are_the_systems_scored_here(bench, monkeypatch):
     """Every system the verdicts compare (untrained copies and random features here), scored by
-    two workers, equals the one-process scores: same keys, same observed and bootstrap values
-    (to float32 rounding of the bootstrap)."""
+    two workers, equals the one-process scores: same keys, same observed and bootstrap values,
+    bit for bit (the bootstrap's float32 product runs on one thread in both)."""
     import ipta.parallel
 
     cfg, store, concepts = bench
@@ -67,8 +67,8 @@ def test_systems_scored_over_worker_processes_are_the_systems_scored_here(bench,
     assert list(out[1]) == list(out[2]) and len(out[1]) == 3 + 3  # random_topk only: no runs
     for key, readings in out[1].items():
         for reading, s in readings.items():
-            np.testing.assert_allclose(out[2][key][reading].observed_K, s.observed_K, atol=1e-9)
-            np.testing.assert_allclose(out[2][key][reading].boot_BK, s.boot_BK, atol=1e-6)
+            np.testing.assert_array_equal(out[2][key][reading].observed_K, s.observed_K)
+            np.testing.assert_array_equal(out[2][key][reading].boot_BK, s.boot_BK)
 
 
 def test_the_test_holds_its_level_on_null_comparisons(bench):

@@ -29,7 +29,8 @@ def probe_accuracy(fit_NF: np.ndarray, fit_NK: np.ndarray, score_NF: np.ndarray,
     """
     from sklearn.preprocessing import StandardScaler
 
-    from ipta.probes import logistic_regression, one_blas_thread
+    from ipta.parallel import one_blas_thread
+    from ipta.probes import logistic_regression
 
     scaler = StandardScaler().fit(fit_NF)
     fit_NF, score_NF = scaler.transform(fit_NF), scaler.transform(score_NF)
