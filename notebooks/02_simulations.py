@@ -39,8 +39,10 @@
 #   `hidden`; the `paper` profile restores 256). Its number of Adam steps (`steps`) was chosen
 #   from the training loss alone, never from probe accuracy: where the loss has flattened for
 #   all but the largest graphs, whose loss is still falling slowly (the curves below show both).
-# - *Probe*: scikit-learn logistic regression per latent on standardised features, fitted on one
-#   sample and scored on another, features taken from inputs masked in the same way.
+# - *Probe*: scikit-learn's logistic regression per latent on standardised features (its
+#   objective and lbfgs settings, solved by `ipta.probes.logistic_regression` without the
+#   estimator's per-call checks), fitted on one sample and scored on another, features taken from
+#   inputs masked in the same way.
 # - *Baselines* (ours): the same network untrained, and the raw observed bits (all m, nothing
 #   masked). And a ceiling: the exact best accuracy any classifier of the masked input can reach.
 #
@@ -359,13 +361,16 @@ display(Markdown(chapter.reading_summary(res)))
 # `-p er_observed_per_latent 1` (a non-invertible right panel), `-p chain_latents 4`,
 # `-p lr 3e-4`.
 #
-# **Speed.** All runs of the sweep train as one stacked model. The benchmark
-# `benchmarks/bench_simulations.py` trains the same sweep that way and one run at a time, each
-# path at its fastest torch thread count, and prints the ratio, each path's arithmetic rate and
-# the largest difference in results. On a CPU, at the default width, one model at a time is
-# already limited by arithmetic rather than by per-operation overhead, so stacking gains far
-# less there; on a GPU, where one small model leaves most of the device idle, stacking should
-# matter more (not measured here).
+# **Speed.** All runs of the sweep train as one stacked model, shared out over the machine's
+# cores in contiguous parts (each part a stacked model on one thread, padded like the whole, so
+# the weights equal the one stacked model's bit for bit). The benchmark
+# `benchmarks/bench_simulations.py` trains the same sweep that way, stacked in one process, and
+# one run at a time (in one process and over the cores), each setting timed in interleaved
+# rounds, and prints the ratios, each path's arithmetic rate, the largest difference in results
+# and where the stacked run's time goes. At the default width a stacked step spends about three
+# quarters of its time in matrix products, so the ratio over one run at a time on the same cores
+# cannot pass about 4x on this CPU; on a GPU, where one small model leaves most of the device
+# idle, stacking should matter more (not measured here).
 
 
 # %% [markdown]

@@ -96,7 +96,8 @@ chapter.table_counts(res)
 # Each word is fed alone; $f$ is the last hidden state after the final norm, at the word's last
 # sub-token; $a_i$ is the normalised mean of $f(\text{base}) - f(\text{target})$ over all pairs of
 # concept $i$; $w_j$ is the normalised weight of `LogisticRegression(C=1e-4, max_iter=500)`
-# fitted on all pairs of concept $j$. Rows are directions, columns probes, in the paper's order.
+# fitted on all pairs of concept $j$ (scikit-learn's problem and solver settings, solved by
+# `ipta.probes.logistic_regression`). Rows are directions, columns probes, in the paper's order.
 
 # %%
 chapter.save_figure("probe-paper", chapter.figure_paper_heatmaps(res))
