@@ -96,7 +96,10 @@ def logistic_regression(X_ND: np.ndarray, y_N: np.ndarray, C: float, max_iter: i
     res = optimize.minimize(loss_and_grad, np.zeros(d + 1, dtype), method="L-BFGS-B", jac=True,
                             options={"maxiter": max_iter, "maxls": 50, "gtol": 1e-4,
                                      "ftol": 64 * np.finfo(float).eps})
-    return ConceptProbe(res.x[:d], float(res.x[d]), bool(res.status == 0))
+    # Coefficients in X's precision, as scikit-learn keeps them: float32 logits of float32 data
+    # (float64 ones would round differently, and every cache key holding them would change).
+    w = res.x.astype(dtype)
+    return ConceptProbe(w[:d], float(w[d]), bool(res.status == 0))
 
 
 def fit_concept_probe(X_ND: np.ndarray, is_base_N: np.ndarray, C: float, max_iter: int = 500,

@@ -86,8 +86,8 @@ def test_logistic_regression_is_scikit_learns_fit(C, weighted):
 def test_logistic_regression_on_float32_follows_scikit_learns_float32_path():
     """float32 inputs are solved as scikit-learn solves them (products in float32, each
     sample's loss in float64 rounded to float32, the start in float32): the coefficients agree
-    to 1e-5 of the largest (float32 rounding, where a start in float64 drifted by 1%) and the
-    predictions on 99.9% of the samples."""
+    to 1e-5 of the largest (float32 rounding, where a start in float64 drifted by 1%), are
+    float32 as scikit-learn's, and the predictions agree on 99.9% of the samples."""
     from sklearn.linear_model import LogisticRegression
 
     from ipta.probes import logistic_regression
@@ -101,6 +101,7 @@ def test_logistic_regression_on_float32_follows_scikit_learns_float32_path():
         ours = logistic_regression(X_ND, y_N, C, 500)
         np.testing.assert_allclose(ours.coef_D, ref.coef_[0], rtol=0,
                                    atol=1e-5 * np.abs(ref.coef_).max())
+        assert ours.coef_D.dtype == ref.coef_.dtype and ours.logits(X_ND).dtype == np.float32
         agree += int(((ours.logits(X_ND) > 0) == ref.predict(X_ND).astype(bool)).sum())
         total += len(y_N)
     assert agree >= 0.999 * total
