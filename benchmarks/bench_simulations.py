@@ -73,12 +73,11 @@ def time_path(batched: bool, threads: int, problems, datas, cfg) -> tuple[float,
 
 def single_over_cores(problems, datas, cfg, n_pad) -> list[dict]:
     """One run at a time, the runs shared out over the cores as train_over_cores shares them."""
-    from ipta.parallel import cores, parallel_map
+    from ipta.parallel import parallel_map
+    from ipta.simulations.sweep import core_parts
 
-    parts = min(cores(), len(problems))
-    bounds = np.linspace(0, len(problems), parts + 1).round().astype(int)
-    tasks = [(problems[a:b], datas[a:b], cfg, n_pad) for a, b in zip(bounds[:-1], bounds[1:])]
-    return [run for done in parallel_map(_single_part, tasks, jobs=parts) for run in done]
+    tasks = [(problems[part], datas[part], cfg, n_pad) for part in core_parts(len(problems))]
+    return [run for done in parallel_map(_single_part, tasks, jobs=len(tasks)) for run in done]
 
 
 def _single_part(task) -> list[dict]:

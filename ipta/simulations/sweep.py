@@ -214,20 +214,26 @@ def train_over_cores(problems: list[Problem], datas: list[dict], cfg: Config, de
     simulations chapter). On a GPU, or with one core, it is the one stacked model."""
     import torch
 
-    from ipta.parallel import cores
     from ipta.simulations.masked_mlp import train_batched
 
     n_pad = max(p.setting.n_observed for p in problems)
-    parts = min(cores(), len(problems)) if device.type == "cpu" else 1
-    if parts <= 1:
+    parts = core_parts(len(problems)) if device.type == "cpu" else []
+    if len(parts) <= 1:
         return train_batched(problems, datas, cfg, device, progress, n_pad=n_pad)
-    bounds = np.linspace(0, len(problems), parts + 1).round().astype(int)
-    tasks = [(problems[a:b], datas[a:b], cfg, n_pad) for a, b in zip(bounds[:-1], bounds[1:])]
-    done = list(parallel_map(_train_part, tasks, jobs=parts))
+    tasks = [(problems[part], datas[part], cfg, n_pad) for part in parts]
+    done = list(parallel_map(_train_part, tasks, jobs=len(tasks)))
     out = {key: {k: torch.cat([d[key][k] for d in done]) for k in done[0][key]}
            for key in ("init", "trained", "init_buffers", "buffers")}
     out["loss_ST"] = np.concatenate([d["loss_ST"] for d in done])
     return out
+
+
+def core_parts(n: int) -> list[slice]:
+    """``n`` runs shared out over the machine's cores: one contiguous slice per core."""
+    from ipta.parallel import cores
+
+    bounds = np.linspace(0, n, min(cores(), n) + 1).round().astype(int)
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _train_part(task: tuple) -> dict:
